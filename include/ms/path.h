@@ -1,0 +1,24 @@
+/*
+ * path: where an installed program finds its instance and its data.
+ *
+ * Nothing is hard-coded: the install prefix is derived from the running
+ * executable (/proc/self/exe is PREFIX/bin/prog or PREFIX/sbin/prog, or
+ * PREFIX/lib/messaging-server/prog), and the data directory is
+ * PREFIX/share/messaging-server.  Environment overrides, in order:
+ *   SERVERROOT   the instance (default PREFIX/var)
+ *   MS_DATADIR   the data directory (schema, recipes), used by the
+ *                build tree's tests before installation
+ * Returned strings are owned by the module and live until exit.
+ */
+#ifndef MS_PATH_H
+#define MS_PATH_H
+
+const char *ms_prefix(void);
+const char *ms_serverroot(void);
+const char *ms_datadir(void);
+/* $SERVERROOT/REL, freshly allocated (caller frees). */
+char *ms_instance_path(const char *rel);
+/* $MS_DATADIR/REL, freshly allocated (caller frees). */
+char *ms_data_path(const char *rel);
+
+#endif
