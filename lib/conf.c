@@ -682,6 +682,7 @@ size_t ms_conf_count(const struct ms_conf *conf)
 static char *change_value(const struct ms_optdef *def, const char *const *values, size_t n)
 {
 	struct ms_buf b;
+	char *joined;
 	size_t i;
 
 	if (n == 0)
@@ -694,7 +695,9 @@ static char *change_value(const struct ms_optdef *def, const char *const *values
 			ms_buf_putc(&b, '\n');
 		ms_buf_puts(&b, values[i]);
 	}
-	return ms_buf_steal(&b);
+	joined = ms_buf_steal(&b);
+	ms_buf_deinit(&b); /* steal leaves b holding a fresh empty buffer */
+	return joined;
 }
 
 size_t ms_conf_changes(const struct ms_conf *old_conf, const struct ms_conf *new_conf,

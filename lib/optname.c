@@ -203,7 +203,7 @@ static const struct ms_optdef *resolve_bare(const char *text, struct ms_buf *why
 			continue;
 		count++;
 		found = &ms_optdefs[i];
-		if (strncmp(t, "base.", 5) == 0)
+		if (strncmp(t, "base.", 5) == 0 && strchr(t + 5, '.') == NULL)
 			base = found;
 		ms_buf_printf(&list, "%s%s", list.len ? ", " : "", t);
 	}

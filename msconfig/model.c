@@ -513,105 +513,97 @@ void mc_entry_format(const struct mc_entry *e, bool show_password, struct ms_buf
 		ms_buf_printf(out, " = %s", e->value);
 }
 
-static bool values_equal(const struct mc_config *a, const struct mc_config *b,
-			 enum ms_scope scope, const char *key)
+/* Compare the option (scope, id, names) of two entries, ignoring order. */
+static int option_cmp(const struct mc_entry *a, const struct mc_entry *b)
 {
-	size_t ia = 0, ib = 0;
-	for (;;) {
-		while (ia < a->n && !(a->entries[ia].name.scope == scope &&
-				      strcmp(a->entries[ia].key, key) == 0))
-			ia++;
-		while (ib < b->n && !(b->entries[ib].name.scope == scope &&
-				      strcmp(b->entries[ib].key, key) == 0))
-			ib++;
-		if (ia == a->n || ib == b->n)
-			return ia == a->n && ib == b->n;
-		if (strcmp(a->entries[ia].value, b->entries[ib].value) != 0)
-			return false;
-		ia++;
-		ib++;
+	if (a->name.scope != b->name.scope)
+		return a->name.scope < b->name.scope ? -1 : 1;
+	if (a->name.id != b->name.id)
+		return a->name.id < b->name.id ? -1 : 1;
+	for (size_t i = 0; i < a->name.nnames && i < b->name.nnames; i++) {
+		int c = strcmp(a->name.names[i], b->name.names[i]);
+		if (c != 0)
+			return c;
 	}
+	return 0;
 }
 
-static void diff_values(const struct mc_config *from, const struct mc_config *to,
-			const struct mc_entry *e, const char *verb, struct ms_buf *out,
-			size_t *lines)
+static void diff_line(const struct mc_entry *e, const char *verb, struct ms_buf *out,
+		      size_t *lines)
 {
-	(void)from;
-	(void)to;
 	ms_buf_printf(out, "%-8s ", verb);
 	mc_entry_format(e, false, out);
 	ms_buf_putc(out, '\n');
 	(*lines)++;
 }
 
+static bool value_in(const struct mc_entry *v, size_t n, const char *value)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].value, value) == 0)
+			return true;
+	return false;
+}
+
 size_t mc_config_diff(const struct mc_config *a, const struct mc_config *b,
 		      struct ms_buf *out)
 {
 	struct mc_config *sa = mc_config_clone(a), *sb = mc_config_clone(b);
-	size_t lines = 0;
+	size_t lines = 0, i = 0, j = 0;
 
 	mc_config_sort(sa);
 	mc_config_sort(sb);
-	/* Removed or changed: walk a; added: walk b. */
-	for (size_t i = 0; i < sa->n; i++) {
-		const struct mc_entry *e = &sa->entries[i];
-		if (i > 0 && sa->entries[i - 1].name.scope == e->name.scope &&
-		    strcmp(sa->entries[i - 1].key, e->key) == 0)
-			continue; /* a multi-valued option is handled once */
-		long j = mc_config_find(sb, e->name.scope, e->key);
-		if (j < 0) {
-			for (size_t k = i; k < sa->n && sa->entries[k].name.scope == e->name.scope &&
-					   strcmp(sa->entries[k].key, e->key) == 0;
-			     k++)
-				diff_values(sa, sb, &sa->entries[k], "removed", out, &lines);
-			continue;
-		}
-		if (values_equal(sa, sb, e->name.scope, e->key))
-			continue;
-		if ((e->name.def->flags & MS_OPTF_MULTI) != 0) {
-			/* Report each value removed from or added to the list. */
-			for (size_t k = i; k < sa->n && sa->entries[k].name.scope == e->name.scope &&
-					   strcmp(sa->entries[k].key, e->key) == 0;
-			     k++) {
-				bool found = false;
-				for (size_t m = 0; m < sb->n && !found; m++)
-					found = sb->entries[m].name.scope == e->name.scope &&
-						strcmp(sb->entries[m].key, e->key) == 0 &&
-						strcmp(sb->entries[m].value,
-						       sa->entries[k].value) == 0;
-				if (!found)
-					diff_values(sa, sb, &sa->entries[k], "removed", out,
-						    &lines);
+	/* A merge of the two sorted lists, one option (all its values) at a time. */
+	while (i < sa->n || j < sb->n) {
+		size_t ie = i, je = j;
+		int c = i == sa->n ? 1 : j == sb->n ? -1 : option_cmp(&sa->entries[i], &sb->entries[j]);
+		if (c <= 0)
+			while (ie < sa->n && option_cmp(&sa->entries[ie], &sa->entries[i]) == 0)
+				ie++;
+		if (c >= 0)
+			while (je < sb->n && option_cmp(&sb->entries[je], &sb->entries[j]) == 0)
+				je++;
+		const struct mc_entry *va = &sa->entries[i], *vb = &sb->entries[j];
+		size_t na = ie - i, nb = je - j;
+		if (c < 0) {
+			for (size_t k = 0; k < na; k++)
+				diff_line(&va[k], "removed", out, &lines);
+		} else if (c > 0) {
+			for (size_t k = 0; k < nb; k++)
+				diff_line(&vb[k], "added", out, &lines);
+		} else if ((va->name.def->flags & MS_OPTF_MULTI) != 0 || na != 1 || nb != 1) {
+			for (size_t k = 0; k < na; k++)
+				if (!value_in(vb, nb, va[k].value))
+					diff_line(&va[k], "removed", out, &lines);
+			for (size_t k = 0; k < nb; k++)
+				if (!value_in(va, na, vb[k].value))
+					diff_line(&vb[k], "added", out, &lines);
+			/* Same values in another order count as a change of order. */
+			bool same_order = na == nb;
+			for (size_t k = 0; same_order && k < na; k++)
+				same_order = strcmp(va[k].value, vb[k].value) == 0;
+			if (!same_order && na == nb) {
+				bool same_set = true;
+				for (size_t k = 0; same_set && k < na; k++)
+					same_set = value_in(vb, nb, va[k].value);
+				if (same_set) {
+					ms_buf_printf(out, "%-8s ", "reordered");
+					ms_optname_display(&va->name, true, out);
+					ms_buf_putc(out, '\n');
+					lines++;
+				}
 			}
-			for (size_t m = 0; m < sb->n; m++) {
-				const struct mc_entry *f = &sb->entries[m];
-				if (f->name.scope != e->name.scope || strcmp(f->key, e->key) != 0)
-					continue;
-				bool found = false;
-				for (size_t k = 0; k < sa->n && !found; k++)
-					found = sa->entries[k].name.scope == e->name.scope &&
-						strcmp(sa->entries[k].key, e->key) == 0 &&
-						strcmp(sa->entries[k].value, f->value) == 0;
-				if (!found)
-					diff_values(sa, sb, f, "added", out, &lines);
-			}
-			/* Same values in another order. */
-			continue;
+		} else if (strcmp(va->value, vb->value) != 0) {
+			ms_buf_printf(out, "%-8s ", "changed");
+			ms_optname_display(&va->name, true, out);
+			if (va->name.def->type == MS_OPT_TYPE_PASSWORD)
+				ms_buf_puts(out, ": (hidden) -> (hidden)\n");
+			else
+				ms_buf_printf(out, ": %s -> %s\n", va->value, vb->value);
+			lines++;
 		}
-		const struct mc_entry *f = &sb->entries[j];
-		ms_buf_printf(out, "%-8s ", "changed");
-		ms_optname_display(&e->name, true, out);
-		if (e->name.def->type == MS_OPT_TYPE_PASSWORD)
-			ms_buf_puts(out, ": (hidden) -> (hidden)\n");
-		else
-			ms_buf_printf(out, ": %s -> %s\n", e->value, f->value);
-		lines++;
-	}
-	for (size_t j = 0; j < sb->n; j++) {
-		const struct mc_entry *f = &sb->entries[j];
-		if (mc_config_find(sa, f->name.scope, f->key) < 0)
-			diff_values(sa, sb, f, "added", out, &lines);
+		i = ie;
+		j = je;
 	}
 	mc_config_free(&sa);
 	mc_config_free(&sb);

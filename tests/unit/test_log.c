@@ -210,7 +210,9 @@ static void log_to_full_disk(void)
 {
 	/* /dev/full fails every write with ENOSPC. */
 	open_result = ms_log_open("popd", "/dev/full", MS_LOG_NOTICE);
+	errno = EXDEV;
 	ms_log_error("disk full, falls back");
+	open_errno = errno; /* the failed write's ENOSPC must not leak out */
 	ms_log_close();
 }
 
@@ -241,6 +243,7 @@ static void test_fallback(void)
 	if (access("/dev/full", W_OK) == 0) {
 		n = capture_stderr(log_to_full_disk, &text, &lines);
 		CHECK_INT(open_result, 0);
+		CHECK_INT(open_errno, EXDEV);
 		CHECK_UINT(n, 1);
 		if (n == 1)
 			CHECK(matches(RECORD_RE "disk full, falls back$", lines[0]));
@@ -306,6 +309,52 @@ static void test_fatal_and_panic(void)
 	ms_buf_deinit(&text);
 }
 
+/* Several processes appending to one file: every record stays whole. */
+static void test_concurrent_writers(void)
+{
+	enum { WRITERS = 4, RECORDS = 300 };
+	char *path = ms_xasprintf("%s/shared", tmpdir);
+	char filler[2001];
+	struct ms_buf text;
+	char **lines;
+	size_t n, i, whole = 0;
+	int w, status, children_ok = 1;
+
+	memset(filler, 'f', sizeof(filler) - 1);
+	filler[sizeof(filler) - 1] = '\0';
+	ms_buf_init(&text);
+	fflush(stdout);
+	for (w = 0; w < WRITERS; w++) {
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			int r;
+
+			ms_log_open("writer", path, MS_LOG_NOTICE);
+			for (r = 0; r < RECORDS; r++)
+				ms_log_notice("w%d r%d %s end", w, r, filler);
+			ms_log_close();
+			_exit(0);
+		}
+	}
+	for (w = 0; w < WRITERS; w++)
+		if (wait(&status) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			children_ok = 0;
+	CHECK(children_ok);
+	n = read_lines(path, &text, &lines);
+	/* one "Log created" line: only the creator writes it */
+	CHECK_UINT(n, WRITERS * RECORDS + 1);
+	for (i = 0; i < n; i++) {
+		if (i == 0 ? matches(RECORD_RE "Log created", lines[i])
+			   : matches(RECORD_RE "w[0-9] r[0-9]+ f{2000} end$", lines[i]))
+			whole++;
+	}
+	CHECK_UINT(whole, n);
+	free(lines);
+	free(path);
+	ms_buf_deinit(&text);
+}
+
 int main(void)
 {
 	tmpdir = tap_mkdtemp();
@@ -314,6 +363,7 @@ int main(void)
 	test_errno_preserved();
 	test_fallback();
 	test_fatal_and_panic();
+	test_concurrent_writers();
 	tap_rmtree(tmpdir);
 	return tap_done();
 }
