@@ -185,6 +185,7 @@ void ms_buf_setf(struct ms_buf *b, const char *fmt, ...)
 char *ms_buf_steal(struct ms_buf *b)
 {
 	char *p = b->data;
-	ms_buf_init(b);
+	b->data = NULL;
+	b->len = b->cap = 0;
 	return p;
 }

@@ -313,11 +313,9 @@ static int read_file(const char *path, struct conf_file *f, struct ms_buf *why)
 	len = text.len;
 	if (parse_file(path, ms_buf_steal(&text), len, f, why) < 0) {
 		conf_file_deinit(f);
-		ms_buf_deinit(&text);
 		errno = EINVAL;
 		return -1;
 	}
-	ms_buf_deinit(&text);
 	return 0;
 }
 
@@ -682,7 +680,6 @@ size_t ms_conf_count(const struct ms_conf *conf)
 static char *change_value(const struct ms_optdef *def, const char *const *values, size_t n)
 {
 	struct ms_buf b;
-	char *joined;
 	size_t i;
 
 	if (n == 0)
@@ -695,9 +692,7 @@ static char *change_value(const struct ms_optdef *def, const char *const *values
 			ms_buf_putc(&b, '\n');
 		ms_buf_puts(&b, values[i]);
 	}
-	joined = ms_buf_steal(&b);
-	ms_buf_deinit(&b); /* steal leaves b holding a fresh empty buffer */
-	return joined;
+	return ms_buf_steal(&b);
 }
 
 size_t ms_conf_changes(const struct ms_conf *old_conf, const struct ms_conf *new_conf,

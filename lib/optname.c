@@ -15,6 +15,7 @@
 
 #include <ms/buf.h>
 #include <ms/optdef.h>
+#include <ms/optkey.h>
 #include <ms/optname.h>
 
 struct seg_node {
@@ -367,21 +368,12 @@ void ms_optname_copy(struct ms_optname *dst, const struct ms_optname *src)
 		dst->names[i] = ms_xstrdup(src->names[i]);
 }
 
-static void put_name(struct ms_buf *out, const char *name, bool escape)
-{
-	for (const char *p = name; *p != '\0'; p++) {
-		if (escape && (*p == '.' || *p == '\\'))
-			ms_buf_putc(out, '\\');
-		ms_buf_putc(out, *p);
-	}
-}
-
-static void build(const struct ms_optname *n, bool escape, struct ms_buf *out)
+static void build_display(const struct ms_optname *n, struct ms_buf *out)
 {
 	size_t k = 0;
 	for (const char *t = n->def->name; *t != '\0'; t++) {
 		if (*t == '*' && k < n->nnames)
-			put_name(out, n->names[k++], escape);
+			ms_buf_puts(out, n->names[k++]);
 		else
 			ms_buf_putc(out, *t);
 	}
@@ -389,7 +381,8 @@ static void build(const struct ms_optname *n, bool escape, struct ms_buf *out)
 
 void ms_optname_key(const struct ms_optname *n, struct ms_buf *out)
 {
-	build(n, true, out);
+	/* The escaping of keys lives in one place: lib/optdef.c (optkey.h). */
+	ms_optkey_build(out, n->id, (const char *const *)n->names);
 }
 
 void ms_optname_display(const struct ms_optname *n, bool with_scope, struct ms_buf *out)
@@ -401,7 +394,7 @@ void ms_optname_display(const struct ms_optname *n, bool with_scope, struct ms_b
 	else if (with_scope && n->scope == MS_SCOPE_INSTANCE)
 		ms_buf_puts(out, "instance.");
 	start = out->len;
-	build(n, false, out);
+	build_display(n, out);
 	if (n->nnames == 0)
 		return;
 	/* Keep the readable form only if it reads back as the same option. */
@@ -414,7 +407,7 @@ void ms_optname_display(const struct ms_optname *n, bool with_scope, struct ms_b
 	ms_optname_deinit(&back);
 	if (!same) {
 		ms_buf_truncate(out, start);
-		build(n, true, out);
+		ms_optname_key(n, out);
 	}
 }
 

@@ -53,7 +53,6 @@ static int strip_suffix(const char *path, size_t *len, const char *suffix)
 static char *self_exe(void)
 {
 	struct ms_buf b;
-	char *exe;
 	ssize_t n;
 
 	ms_buf_init(&b);
@@ -69,9 +68,7 @@ static char *self_exe(void)
 	}
 	b.len = (size_t)n;
 	b.data[b.len] = '\0';
-	exe = ms_buf_steal(&b);
-	ms_buf_deinit(&b); /* steal leaves b holding a fresh empty buffer */
-	return exe;
+	return ms_buf_steal(&b);
 }
 
 /*

@@ -19,6 +19,7 @@
 #include <ms/optdef.h>
 
 #include "model.h"
+#include "repo.h"
 #include "session.h"
 
 static struct mc_session *cur_session;
@@ -172,6 +173,10 @@ int mc_shell(struct mc_session *s)
 		fprintf(s->out,
 			"warning: %s\nUse history and rollback N to restore a configuration.\n",
 			s->load_error.data);
+	else if (mc_repo_stale(s->repo))
+		fprintf(s->out,
+			"warning: config.xml changed without msconfig (not compiled); the "
+			"servers still read the previous compiled form: run compile\n");
 	while (!s->quit) {
 		char *line = readline(mc_session_dirty(s) ? "msconfig# " : "msconfig> ");
 		if (line == NULL) {

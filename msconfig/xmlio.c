@@ -12,6 +12,7 @@
 
 #include <ms/buf.h>
 #include <ms/optdef.h>
+#include <ms/optkey.h>
 #include <ms/optname.h>
 #include <ms/path.h>
 
@@ -94,15 +95,6 @@ static bool has_element_children(xmlNodePtr n)
 		if (c->type == XML_ELEMENT_NODE)
 			return true;
 	return false;
-}
-
-static void append_escaped_name(struct ms_buf *b, const char *name)
-{
-	for (const char *p = name; *p != '\0'; p++) {
-		if (*p == '.' || *p == '\\')
-			ms_buf_putc(b, '\\');
-		ms_buf_putc(b, *p);
-	}
 }
 
 /* Is key (no names inside) the path of a group, such as "imap.logfile"? */
@@ -206,7 +198,7 @@ static int load_group(struct load_ctx *lc, enum ms_scope scope, xmlNodePtr group
 		int r = 0;
 		if (gname != NULL) {
 			ms_buf_putc(prefix, ':');
-			append_escaped_name(prefix, gname);
+			ms_optkey_escape_name(prefix, gname);
 			free(gname);
 			/* An empty named group (<channel name="x"/>) holds nothing. */
 			if (kids)

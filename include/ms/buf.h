@@ -44,7 +44,10 @@ void ms_buf_vprintf(struct ms_buf *b, const char *fmt, va_list ap)
 /* Replace the contents with the formatted string. */
 void ms_buf_setf(struct ms_buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* Detach the storage: the caller frees the returned string; b is empty. */
+/*
+ * Detach the storage: the caller frees the returned string.  b is left
+ * deinitialised (ms_buf_deinit on it is a no-op; ms_buf_init to reuse it).
+ */
 char *ms_buf_steal(struct ms_buf *b);
 
 #endif

@@ -125,7 +125,7 @@ def cnf_generation(path):
     return int(pathlib.Path(path).read_text().split("\n")[1].split()[1])
 
 
-HISTORY_RE = re.compile(r"^([* ]) +(\d+)  (\S+)  (\S+) +(.*)$")
+HISTORY_RE = re.compile(r"^([* ]) +(\d+) +(\S+) +(\S+) {2,}(.*)$")
 
 
 class Instance:

@@ -144,11 +144,22 @@ static void test_steal(void)
 	ms_buf_puts(&b, "keep me");
 	s = ms_buf_steal(&b);
 	CHECK_STR(s, "keep me");
+	/* b is left deinitialised: deinit is a no-op, init makes it usable */
+	CHECK(b.data == NULL);
 	CHECK_UINT(b.len, 0);
-	CHECK(b.data != NULL && b.data != s);
-	CHECK_STR(b.data, "");
-	ms_buf_puts(&b, "still usable");
-	CHECK_STR(b.data, "still usable");
+	CHECK_UINT(b.cap, 0);
+	ms_buf_deinit(&b);
+	CHECK(b.data == NULL);
+	ms_buf_init(&b);
+	ms_buf_puts(&b, "usable again");
+	CHECK_STR(b.data, "usable again");
+	free(s);
+	ms_buf_deinit(&b);
+
+	/* stealing an empty buffer gives an empty string */
+	ms_buf_init(&b);
+	s = ms_buf_steal(&b);
+	CHECK_STR(s, "");
 	free(s);
 	ms_buf_deinit(&b);
 }

@@ -98,16 +98,13 @@ static void pick_options(void)
 static char *key_of(enum ms_opt opt, const char *const *names)
 {
 	struct ms_buf b;
-	char *key;
 
 	ms_buf_init(&b);
 	if (ms_optkey_build(&b, opt, names) < 0) {
 		ms_buf_deinit(&b);
 		return NULL;
 	}
-	key = ms_buf_steal(&b);
-	ms_buf_deinit(&b);
-	return key;
+	return ms_buf_steal(&b);
 }
 
 static char *key1(enum ms_opt opt, const char *name)

@@ -162,7 +162,6 @@ static int install_copy(const char *dir, const char *name, char **path_r)
 static char *run_print_prefix(const char *prog)
 {
 	struct ms_buf out;
-	char *text;
 	char chunk[512];
 	int fds[2];
 	pid_t pid;
@@ -190,9 +189,7 @@ static char *run_print_prefix(const char *prog)
 		ms_buf_deinit(&out);
 		return NULL;
 	}
-	text = ms_buf_steal(&out);
-	ms_buf_deinit(&out);
-	return text;
+	return ms_buf_steal(&out);
 }
 
 /* Install layouts: where the program sits decides the prefix. */
