@@ -291,7 +291,8 @@ static size_t graveyard_seqs(struct mc_repo *repo, unsigned long **seqs_r)
 		seqs[n++] = s;
 	}
 	closedir(d);
-	qsort(seqs, n, sizeof(*seqs), seq_cmp_desc);
+	if (n > 0)
+		qsort(seqs, n, sizeof(*seqs), seq_cmp_desc);
 	*seqs_r = seqs;
 	return n;
 }

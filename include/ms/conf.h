@@ -4,7 +4,7 @@
  * Workers never parse config.xml.  msconfig compiles role + instance +
  * schema defaults (instance wins) into $SERVERROOT/config/compiled/config.cnf
  * and the passwords workers need into compiled/xpass.cnf (mode 0600).
- * The format is described in msconfig/compile.c, which writes it.
+ * The format is described at the top of lib/conf.c, which reads and writes it.
  *
  * A struct ms_conf is an immutable snapshot: a refresh loads a new one,
  * and the worker swaps its pointer only when the load succeeded.

@@ -3,9 +3,10 @@
  *
  * Levels map onto the seed's (Critical, Error, Warning, Notice, Information,
  * Debug).  A process opens one log handle at start (ms_log_open) naming its
- * service; records are single lines in the seed's general format:
+ * service; records are single lines in the seed's format (format and source
+ * at the top of lib/log.c):
  *
- *   DD-Mon-YYYY HH:MM:SS.cc PID service [level] message
+ *   [30/Nov/2026:05:32:34 +0000] host imapd[1234]: General Notice: message
  *
  * Before ms_log_open, or when the file cannot be written, records go to
  * stderr.  The handle is one of the process globals allowed by STYLE 8.

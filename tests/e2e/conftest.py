@@ -280,6 +280,7 @@ def create_instance(root, offset=None, extra=None):
             '<base><defaultdomain v="example.com"/></base></role>'
             '<instance name="ims" roleref="default"><base><hostname v="mail.example.com"/>'
             '</base></instance></xconfig>\n')
+        run_prog(MSCONFIG, ["compile"], inst.env)
         return inst
     run_prog(INIT_CONFIG, init_config_args(offset, **(extra or {})), inst.env)
     return inst
