@@ -16,19 +16,15 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
 #include <grp.h>
 #include <limits.h>
-#include <netdb.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <termios.h>
@@ -37,7 +33,6 @@
 #include <ms/buf.h>
 #include <ms/file.h>
 #include <ms/optdef.h>
-#include <ms/optkey.h>
 #include <ms/optname.h>
 #include <ms/path.h>
 
@@ -45,41 +40,34 @@
 #include "model.h"
 #include "repo.h"
 
-#define PROG "init-config"
-#define EX_EXISTS 1
-#define EX_FAIL 2
-#define EX_USAGE 64
+#define PROG       "init-config"
+#define EX_EXISTS  1
+#define EX_FAIL    2
+#define EX_USAGE   64
 #define MAX_ANSWER 1024
 
 /* The user the servers run as when --user is not given and it exists. */
 #define DEFAULT_SERVER_USER "mailsrv"
-#define DEFAULT_LDAP_URL "ldap://127.0.0.1:389"
+#define DEFAULT_LDAP_URL    "ldap://127.0.0.1:389"
 
 /* Data folders of an instance and their modes (DESIGN.md, "Instance layout"). */
 static const struct {
 	const char *rel;
 	mode_t mode;
 } data_dirs[] = {
-	{"data", 0755},
-	{"data/store", 0700},
-	{"data/store/partition", 0700},
-	{"data/store/partition/primary", 0700},
-	{"data/queue", 0700},
-	{"data/log", 0750},
-	{"data/run", 0750},
-	{"data/ldap", 0700},
+    {"data", 0755},
+    {"data/store", 0700},
+    {"data/store/partition", 0700},
+    {"data/store/partition/primary", 0700},
+    {"data/queue", 0700},
+    {"data/log", 0750},
+    {"data/run", 0750},
+    {"data/ldap", 0700},
 };
 
 struct ic_answers {
 	char *hostname, *domain, *postmaster;
 	char *ldap_url, *base_dn, *bind_dn, *bind_pw;
-};
-
-struct ic_ldap {
-	char *hosts;   /* base.ugldaphost: "host:port host2:port2" */
-	char *port;    /* base.ugldapport: port of the first server */
-	bool ssl;      /* base.ugldapusessl */
-	char *url_dn;  /* base DN given in the first URL, or NULL */
 };
 
 struct ic {
@@ -91,7 +79,7 @@ struct ic {
 	char *user, *group; /* owned */
 	const char *pw_file;
 	struct ic_answers a;
-	struct ic_ldap ldap;
+	struct mc_instance_ldap ldap;
 	struct mc_config *cfg;
 	struct ms_buf err;
 };
@@ -99,34 +87,34 @@ struct ic {
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: init-config [-s SERVERROOT] [-y] [--force]\n"
-		"                   [--hostname FQDN] [--domain DOMAIN] [--postmaster ADDRESS]\n"
-		"                   [--ldap-url URL] [--ldap-base-dn DN] [--ldap-bind-dn DN]\n"
-		"                   [--ldap-bind-password PW | --ldap-bind-password-file FILE]\n"
-		"                   [--user USER] [--group GROUP] [--port-offset N]\n"
-		"Create a new Messaging Server instance in SERVERROOT (now %s).\n"
-		"  -s, --serverroot DIR   create the instance in DIR instead of $SERVERROOT\n"
-		"  -y, --yes              ask nothing: use the defaults for values not given\n"
-		"  --force                replace an existing configuration (kept in the history)\n"
-		"  --hostname FQDN        host name of this instance (default: this host's name)\n"
-		"  --domain DOMAIN        default domain (default: the host name's domain)\n"
-		"  --postmaster ADDRESS   postmaster address (default: postmaster@DOMAIN)\n"
-		"  --ldap-url URL         directory: ldap://HOST[:PORT][/BASEDN] or ldaps://...;\n"
-		"                         several separated by blanks for failover\n"
-		"                         (default: " DEFAULT_LDAP_URL ")\n"
-		"  --ldap-base-dn DN      root of the user/group tree (default: from the URL,\n"
-		"                         else dc=... from the domain)\n"
-		"  --ldap-bind-dn DN      DN to bind as; \"\" binds anonymously (the -y default)\n"
-		"  --ldap-bind-password PW, --ldap-bind-password-file FILE\n"
-		"                         its password (kept only in xpass.xml, never printed)\n"
-		"  --user USER, --group GROUP\n"
-		"                         account the servers run as (default: " DEFAULT_SERVER_USER
-		" if it\n"
-		"                         exists, else the invoking user, and that user's group)\n"
-		"  --port-offset N        add N to every listening port (test instances)\n"
-		"Without -y, missing values are asked for on a terminal; without a terminal\n"
-		"they must be given as flags.  See init-config(8).\n",
-		ms_serverroot());
+	        "usage: init-config [-s SERVERROOT] [-y] [--force]\n"
+	        "                   [--hostname FQDN] [--domain DOMAIN] [--postmaster ADDRESS]\n"
+	        "                   [--ldap-url URL] [--ldap-base-dn DN] [--ldap-bind-dn DN]\n"
+	        "                   [--ldap-bind-password PW | --ldap-bind-password-file FILE]\n"
+	        "                   [--user USER] [--group GROUP] [--port-offset N]\n"
+	        "Create a new Messaging Server instance in SERVERROOT (now %s).\n"
+	        "  -s, --serverroot DIR   create the instance in DIR instead of $SERVERROOT\n"
+	        "  -y, --yes              ask nothing: use the defaults for values not given\n"
+	        "  --force                replace an existing configuration (kept in the history)\n"
+	        "  --hostname FQDN        host name of this instance (default: this host's name)\n"
+	        "  --domain DOMAIN        default domain (default: the host name's domain)\n"
+	        "  --postmaster ADDRESS   postmaster address (default: postmaster@DOMAIN)\n"
+	        "  --ldap-url URL         directory: ldap://HOST[:PORT][/BASEDN] or ldaps://...;\n"
+	        "                         several separated by blanks for failover\n"
+	        "                         (default: " DEFAULT_LDAP_URL ")\n"
+	        "  --ldap-base-dn DN      root of the user/group tree (default: from the URL,\n"
+	        "                         else dc=... from the domain)\n"
+	        "  --ldap-bind-dn DN      DN to bind as; \"\" binds anonymously (the -y default)\n"
+	        "  --ldap-bind-password PW, --ldap-bind-password-file FILE\n"
+	        "                         its password (kept only in xpass.xml, never printed)\n"
+	        "  --user USER, --group GROUP\n"
+	        "                         account the servers run as (default: " DEFAULT_SERVER_USER
+	        " if it\n"
+	        "                         exists, else the invoking user, and that user's group)\n"
+	        "  --port-offset N        add N to every listening port (test instances)\n"
+	        "Without -y, missing values are asked for on a terminal; without a terminal\n"
+	        "they must be given as flags.  See init-config(8).\n",
+	        ms_serverroot());
 }
 
 static void fail_usage(const char *fmt, const char *a, const char *b)
@@ -136,233 +124,10 @@ static void fail_usage(const char *fmt, const char *a, const char *b)
 	fputc('\n', stderr);
 }
 
-/* ---- value checks ---- */
-
-static bool valid_hostname(const char *s)
-{
-	size_t len = strlen(s), label = 0;
-
-	if (len == 0 || len > 253 || s[0] == '.' || s[len - 1] == '.' || s[0] == '-')
-		return false;
-	for (const char *p = s; *p != '\0'; p++) {
-		if (*p == '.') {
-			if (label == 0 || p[-1] == '-' || p[1] == '-')
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
-			return false;
-		if (++label > 63)
-			return false;
-	}
-	return true;
-}
-
-static bool valid_address(const char *s)
-{
-	const char *at = strrchr(s, '@');
-
-	if (at == NULL || at == s || strlen(s) > 320)
-		return false;
-	for (const char *p = s; p < at; p++)
-		if ((unsigned char)*p <= ' ' || *p == '<' || *p == '>' || *p == ',')
-			return false;
-	return valid_hostname(at + 1);
-}
-
-static bool valid_dn(const char *s)
-{
-	/* Empty is the anonymous bind; otherwise at least one attr=value. */
-	return *s == '\0' || (strchr(s, '=') != NULL && strchr(s, '\n') == NULL);
-}
-
 static void lower(char *s)
 {
 	for (; *s != '\0'; s++)
 		*s = (char)tolower((unsigned char)*s);
-}
-
-/* Decode %XX in a URL's DN part. */
-static char *url_decode(const char *s, size_t len)
-{
-	struct ms_buf b;
-
-	ms_buf_init(&b);
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '%' && i + 2 < len && isxdigit((unsigned char)s[i + 1]) &&
-		    isxdigit((unsigned char)s[i + 2])) {
-			char hex[3] = {s[i + 1], s[i + 2], '\0'};
-			ms_buf_putc(&b, (char)strtol(hex, NULL, 16));
-			i += 2;
-		} else {
-			ms_buf_putc(&b, s[i]);
-		}
-	}
-	return ms_buf_steal(&b);
-}
-
-static void ldap_free(struct ic_ldap *l)
-{
-	free(l->hosts);
-	free(l->port);
-	free(l->url_dn);
-	memset(l, 0, sizeof(*l));
-}
-
-/*
- * Parse "ldap://host[:port][/dn] [ldap://host2...]" into l.  0, or -1 with
- * why.  All URLs must use the same scheme: base.ugldapusessl is one switch.
- */
-static int parse_ldap_urls(const char *text, struct ic_ldap *l, struct ms_buf *why)
-{
-	struct ms_buf hosts;
-	const char *p = text;
-	int count = 0;
-
-	memset(l, 0, sizeof(*l));
-	ms_buf_init(&hosts);
-	for (;;) {
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		if (*p == '\0')
-			break;
-		const char *end = p;
-		while (*end != '\0' && *end != ' ' && *end != '\t' && *end != ',')
-			end++;
-		bool ssl;
-		const char *h;
-		if (strncasecmp(p, "ldaps://", 8) == 0) {
-			ssl = true;
-			h = p + 8;
-		} else if (strncasecmp(p, "ldap://", 7) == 0) {
-			ssl = false;
-			h = p + 7;
-		} else {
-			ms_buf_setf(why, "'%.*s' is not an LDAP URL (ldap://HOST[:PORT] or "
-				    "ldaps://HOST[:PORT])", (int)(end - p), p);
-			goto bad;
-		}
-		if (count > 0 && ssl != l->ssl) {
-			ms_buf_setf(why, "the LDAP URLs mix ldap:// and ldaps://; use one scheme");
-			goto bad;
-		}
-		l->ssl = ssl;
-		const char *hend, *after;
-		if (*h == '[') {
-			hend = memchr(h, ']', (size_t)(end - h));
-			if (hend == NULL) {
-				ms_buf_setf(why, "'%.*s': unterminated [ in the host",
-					    (int)(end - p), p);
-				goto bad;
-			}
-			hend++;
-		} else {
-			hend = h;
-			while (hend < end && *hend != ':' && *hend != '/')
-				hend++;
-		}
-		if (hend == h) {
-			ms_buf_setf(why, "'%.*s' names no host", (int)(end - p), p);
-			goto bad;
-		}
-		char *host = ms_xstrndup(h, (size_t)(hend - h));
-		if (*host != '[' && !valid_hostname(host)) {
-			ms_buf_setf(why, "'%s' in '%.*s' is not a host name", host,
-				    (int)(end - p), p);
-			free(host);
-			goto bad;
-		}
-		long port = ssl ? 636 : 389;
-		after = hend;
-		if (after < end && *after == ':') {
-			char *e;
-			const char *ps = after + 1;
-			errno = 0;
-			port = strtol(ps, &e, 10);
-			if (e == ps || errno != 0 || port < 1 || port > 65535 ||
-			    (e < end && *e != '/')) {
-				ms_buf_setf(why, "'%.*s': the port must be a number from 1 to 65535",
-					    (int)(end - p), p);
-				free(host);
-				goto bad;
-			}
-			after = e;
-		}
-		if (after < end && *after == '/' && count == 0) {
-			const char *dn = after + 1, *q = memchr(dn, '?', (size_t)(end - dn));
-			size_t dlen = q ? (size_t)(q - dn) : (size_t)(end - dn);
-			if (dlen > 0)
-				l->url_dn = url_decode(dn, dlen);
-		}
-		ms_buf_printf(&hosts, "%s%s:%ld", hosts.len ? " " : "", host, port);
-		if (count == 0)
-			l->port = ms_xasprintf("%ld", port);
-		free(host);
-		count++;
-		p = end;
-	}
-	if (count == 0) {
-		ms_buf_setf(why, "no LDAP URL given");
-		goto bad;
-	}
-	l->hosts = ms_buf_steal(&hosts);
-	ms_buf_deinit(&hosts);
-	return 0;
-bad:
-	ms_buf_deinit(&hosts);
-	ldap_free(l);
-	return -1;
-}
-
-/* "example.com" -> "dc=example,dc=com" */
-static char *dn_from_domain(const char *domain)
-{
-	struct ms_buf b;
-	const char *p = domain;
-
-	ms_buf_init(&b);
-	while (*p != '\0') {
-		const char *dot = strchr(p, '.');
-		size_t len = dot ? (size_t)(dot - p) : strlen(p);
-		ms_buf_printf(&b, "%sdc=%.*s", b.len ? "," : "", (int)len, p);
-		p += len;
-		if (*p == '.')
-			p++;
-	}
-	return ms_buf_steal(&b);
-}
-
-/* ---- defaults ---- */
-
-static char *default_hostname(void)
-{
-	char host[HOST_NAME_MAX + 1];
-	struct addrinfo hints, *res = NULL;
-	char *r;
-
-	if (gethostname(host, sizeof(host)) < 0)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_flags = AI_CANONNAME;
-	hints.ai_socktype = SOCK_STREAM;
-	if (strchr(host, '.') == NULL && getaddrinfo(host, NULL, &hints, &res) == 0 &&
-	    res != NULL && res->ai_canonname != NULL && strchr(res->ai_canonname, '.') != NULL)
-		r = ms_xstrdup(res->ai_canonname);
-	else
-		r = ms_xstrdup(host);
-	if (res != NULL)
-		freeaddrinfo(res);
-	lower(r);
-	return r;
-}
-
-/* The domain part of a host name, or NULL when it has none. */
-static char *domain_of(const char *host)
-{
-	const char *dot = strchr(host, '.');
-	return dot != NULL && dot[1] != '\0' ? ms_xstrdup(dot + 1) : NULL;
 }
 
 /* ---- terminal questions ---- */
@@ -477,7 +242,7 @@ static char *ask(const char *question, const char *def, check_fn *check)
 
 static bool check_hostname(const char *v, struct ms_buf *why)
 {
-	if (valid_hostname(v))
+	if (mc_instance_valid_hostname(v))
 		return true;
 	ms_buf_setf(why, "'%s' is not a host name (letters, digits, '-' and dots)", v);
 	return false;
@@ -485,7 +250,7 @@ static bool check_hostname(const char *v, struct ms_buf *why)
 
 static bool check_address(const char *v, struct ms_buf *why)
 {
-	if (valid_address(v))
+	if (mc_instance_valid_address(v))
 		return true;
 	ms_buf_setf(why, "'%s' is not a mail address (user@domain)", v);
 	return false;
@@ -493,16 +258,16 @@ static bool check_address(const char *v, struct ms_buf *why)
 
 static bool check_ldap_url(const char *v, struct ms_buf *why)
 {
-	struct ic_ldap l;
-	if (parse_ldap_urls(v, &l, why) < 0)
+	struct mc_instance_ldap l;
+	if (mc_instance_ldap_parse(v, &l, why) < 0)
 		return false;
-	ldap_free(&l);
+	mc_instance_ldap_free(&l);
 	return true;
 }
 
 static bool check_dn(const char *v, struct ms_buf *why)
 {
-	if (valid_dn(v))
+	if (mc_instance_valid_dn(v))
 		return true;
 	ms_buf_setf(why, "'%s' is not a DN (attr=value,...)", v);
 	return false;
@@ -510,7 +275,7 @@ static bool check_dn(const char *v, struct ms_buf *why)
 
 static bool check_base_dn(const char *v, struct ms_buf *why)
 {
-	if (*v != '\0' && valid_dn(v))
+	if (*v != '\0' && mc_instance_valid_dn(v))
 		return true;
 	ms_buf_setf(why, "'%s' is not a DN (attr=value,...)", v);
 	return false;
@@ -570,10 +335,11 @@ static int gather(struct ic *ic)
 			ms_buf_puts(&missing, " --ldap-bind-password");
 		if (missing.len > 0) {
 			fprintf(stderr,
-				PROG ": no terminal to ask on, and these values are missing:%s\n" PROG
-				     ": give them as flags, or use -y to take the defaults "
-				     "(init-config --help)\n",
-				missing.data);
+			        PROG
+			        ": no terminal to ask on, and these values are missing:%s\n" PROG
+			        ": give them as flags, or use -y to take the defaults "
+			        "(init-config --help)\n",
+			        missing.data);
 			ms_buf_deinit(&missing);
 			return EX_USAGE;
 		}
@@ -586,17 +352,18 @@ static int gather(struct ic *ic)
 		       ic->root);
 
 	if (a->hostname == NULL) {
-		char *def = default_hostname();
+		char *def = mc_instance_default_hostname();
 		if (asking) {
-			char *v = ask("Fully qualified host name of this server", def,
-				      check_hostname);
+			char *v =
+			    ask("Fully qualified host name of this server", def, check_hostname);
 			free(def);
 			if (v == NULL)
 				goto eof;
 			def = v;
-		} else if (!valid_hostname(def)) {
-			fprintf(stderr, PROG ": this host's name '%s' is not usable; give --hostname\n",
-				def);
+		} else if (!mc_instance_valid_hostname(def)) {
+			fprintf(stderr,
+			        PROG ": this host's name '%s' is not usable; give --hostname\n",
+			        def);
 			free(def);
 			return EX_USAGE;
 		}
@@ -605,7 +372,7 @@ static int gather(struct ic *ic)
 	lower(a->hostname);
 
 	if (a->domain == NULL) {
-		char *def = domain_of(a->hostname);
+		char *def = mc_instance_domain_of(a->hostname);
 		if (asking) {
 			char *v = ask("Default mail domain", def, check_hostname);
 			free(def);
@@ -614,9 +381,9 @@ static int gather(struct ic *ic)
 			def = v;
 		} else if (def == NULL) {
 			fprintf(stderr,
-				PROG ": the host name '%s' has no domain part, so there is no "
-				     "default domain; give --domain DOMAIN (or --hostname FQDN)\n",
-				a->hostname);
+			        PROG ": the host name '%s' has no domain part, so there is no "
+			             "default domain; give --domain DOMAIN (or --hostname FQDN)\n",
+			        a->hostname);
 			return EX_USAGE;
 		}
 		a->domain = def;
@@ -637,8 +404,8 @@ static int gather(struct ic *ic)
 
 	if (a->ldap_url == NULL) {
 		if (asking) {
-			a->ldap_url = ask("Directory (LDAP) server URL", DEFAULT_LDAP_URL,
-					  check_ldap_url);
+			a->ldap_url =
+			    ask("Directory (LDAP) server URL", DEFAULT_LDAP_URL, check_ldap_url);
 			if (a->ldap_url == NULL)
 				goto eof;
 		} else {
@@ -647,7 +414,7 @@ static int gather(struct ic *ic)
 	}
 	struct ms_buf why;
 	ms_buf_init(&why);
-	if (parse_ldap_urls(a->ldap_url, &ic->ldap, &why) < 0) {
+	if (mc_instance_ldap_parse(a->ldap_url, &ic->ldap, &why) < 0) {
 		fprintf(stderr, PROG ": --ldap-url: %s\n", why.data);
 		ms_buf_deinit(&why);
 		return EX_USAGE;
@@ -656,7 +423,7 @@ static int gather(struct ic *ic)
 
 	if (a->base_dn == NULL) {
 		char *def = ic->ldap.url_dn ? ms_xstrdup(ic->ldap.url_dn)
-					    : dn_from_domain(a->domain);
+		                            : mc_instance_dn_from_domain(a->domain);
 		if (asking) {
 			char *v = ask("Base DN of users and groups", def, check_base_dn);
 			free(def);
@@ -669,8 +436,8 @@ static int gather(struct ic *ic)
 
 	if (a->bind_dn == NULL) {
 		if (asking) {
-			a->bind_dn = ask("DN to bind to the directory as (none: anonymous)", "",
-					 check_dn);
+			a->bind_dn =
+			    ask("DN to bind to the directory as (none: anonymous)", "", check_dn);
 			if (a->bind_dn == NULL)
 				goto eof;
 		} else {
@@ -679,9 +446,8 @@ static int gather(struct ic *ic)
 	}
 	if (*a->bind_dn != '\0' && a->bind_pw == NULL) {
 		if (!asking) {
-			fprintf(stderr,
-				PROG ": --ldap-bind-dn needs --ldap-bind-password (or "
-				     "--ldap-bind-password-file)\n");
+			fprintf(stderr, PROG ": --ldap-bind-dn needs --ldap-bind-password (or "
+			                     "--ldap-bind-password-file)\n");
 			return EX_USAGE;
 		}
 		for (int tries = 0; a->bind_pw == NULL && tries < 3; tries++) {
@@ -699,7 +465,7 @@ static int gather(struct ic *ic)
 				a->bind_pw = p1;
 			} else {
 				printf("  %s\n", *p1 == '\0' ? "the password is empty"
-							     : "the two entries differ");
+				                             : "the two entries differ");
 				free(p1);
 			}
 			free(p2);
@@ -721,242 +487,62 @@ eof:
 
 /* ---- building the configuration ---- */
 
-/*
- * Set option opt (named groups from names) to value in ic->cfg.  0, or -1
- * with the reason in ic->err.
- */
-static int set_opt(struct ic *ic, enum ms_opt opt, const char *const *names, const char *value)
-{
-	struct ms_buf key;
-	struct ms_optname n;
-	int r = -1;
-
-	ms_buf_init(&key);
-	if (ms_optkey_build(&key, opt, names) < 0 || ms_optname_from_key(key.data, &n) < 0) {
-		ms_buf_setf(&ic->err, "internal error: cannot name option %d", (int)opt);
-		ms_buf_deinit(&key);
-		return -1;
-	}
-	r = mc_config_set(ic->cfg, &n, value, 0, mc_user_name(), NULL, &ic->err);
-	ms_optname_deinit(&n);
-	ms_buf_deinit(&key);
-	return r;
-}
-
-static int set_plain(struct ic *ic, enum ms_opt opt, const char *value)
-{
-	return set_opt(ic, opt, NULL, value);
-}
-
 static int build_config(struct ic *ic)
 {
 	const struct ic_answers *a = &ic->a;
-	char *partition = ms_xasprintf("%s/data/store/partition/primary", ic->root);
+	struct mc_config *cfg = ic->cfg = mc_config_new();
+	struct ms_buf *why = &ic->err;
 	const char *primary[] = {"primary", NULL};
+	char *partition = ms_xasprintf("%s/data/store/partition/primary", ic->root);
 	int r = 0;
 
-	ic->cfg = mc_config_new();
-	r |= set_plain(ic, MS_OPT_BASE_HOSTNAME, a->hostname);
-	r |= set_plain(ic, MS_OPT_BASE_DEFAULTDOMAIN, a->domain);
-	r |= set_plain(ic, MS_OPT_BASE_POSTMASTER, a->postmaster);
-	r |= set_plain(ic, MS_OPT_ALARM_NOTICERCPT, a->postmaster);
-	r |= set_plain(ic, MS_OPT_BASE_UGLDAPHOST, ic->ldap.hosts);
-	r |= set_plain(ic, MS_OPT_BASE_UGLDAPPORT, ic->ldap.port);
-	r |= set_plain(ic, MS_OPT_BASE_UGLDAPUSESSL, ic->ldap.ssl ? "1" : "0");
-	r |= set_plain(ic, MS_OPT_BASE_UGLDAPBASEDN, a->base_dn);
-	if (*a->bind_dn != '\0') {
-		r |= set_plain(ic, MS_OPT_BASE_UGLDAPBINDDN, a->bind_dn);
-		r |= set_plain(ic, MS_OPT_BASE_UGLDAPBINDCRED, a->bind_pw);
-	}
-	r |= set_opt(ic, MS_OPT_PARTITION_PATH, primary, partition);
+	if (mc_instance_set(cfg, MS_OPT_BASE_HOSTNAME, NULL, a->hostname, why) < 0 ||
+	    mc_instance_set(cfg, MS_OPT_BASE_DEFAULTDOMAIN, NULL, a->domain, why) < 0 ||
+	    mc_instance_set(cfg, MS_OPT_BASE_POSTMASTER, NULL, a->postmaster, why) < 0 ||
+	    mc_instance_set(cfg, MS_OPT_ALARM_NOTICERCPT, NULL, a->postmaster, why) < 0 ||
+	    mc_instance_set(cfg, MS_OPT_BASE_UGLDAPHOST, NULL, ic->ldap.hosts, why) < 0 ||
+	    mc_instance_set(cfg, MS_OPT_BASE_UGLDAPPORT, NULL, ic->ldap.port, why) < 0 ||
+	    mc_instance_set(cfg, MS_OPT_BASE_UGLDAPUSESSL, NULL, ic->ldap.ssl ? "1" : "0", why) <
+	        0 ||
+	    mc_instance_set(cfg, MS_OPT_BASE_UGLDAPBASEDN, NULL, a->base_dn, why) < 0 ||
+	    mc_instance_set(cfg, MS_OPT_PARTITION_PATH, primary, partition, why) < 0)
+		r = -1;
+	if (r == 0 && *a->bind_dn != '\0' &&
+	    (mc_instance_set(cfg, MS_OPT_BASE_UGLDAPBINDDN, NULL, a->bind_dn, why) < 0 ||
+	     mc_instance_set(cfg, MS_OPT_BASE_UGLDAPBINDCRED, NULL, a->bind_pw, why) < 0))
+		r = -1;
+	if (r == 0)
+		r = mc_instance_defaults_apply(cfg, why);
 	free(partition);
-	for (size_t i = 0; i < mc_instance_defaults_count && r == 0; i++) {
-		const struct mc_instance_default *d = &mc_instance_defaults[i];
-		r = set_opt(ic, d->opt, d->names, d->value);
-	}
-	return r == 0 ? 0 : -1;
-}
-
-/* ---- --port-offset ---- */
-
-/* Largest port in a port list ("143 1143"); 0 when empty. */
-static long max_port(const char *value)
-{
-	long m = 0;
-	for (const char *p = value; *p != '\0';) {
-		char *e;
-		long v = strtol(p, &e, 10);
-		if (e == p)
-			break;
-		if (v > m)
-			m = v;
-		p = e;
-		while (*p == ' ')
-			p++;
-	}
-	return m;
-}
-
-static long first_port(const char *value)
-{
-	return strtol(value, NULL, 10);
-}
-
-/* Each port of the list plus off; 0 stays 0 (it means "not listening"). */
-static char *shift_list(const char *value, long off)
-{
-	struct ms_buf b;
-
-	ms_buf_init(&b);
-	for (const char *p = value; *p != '\0';) {
-		char *e;
-		long v = strtol(p, &e, 10);
-		if (e == p)
-			break;
-		ms_buf_printf(&b, "%s%ld", b.len ? " " : "", v == 0 ? 0 : v + off);
-		p = e;
-		while (*p == ' ')
-			p++;
-	}
-	return ms_buf_steal(&b);
-}
-
-static bool is_template(const struct ms_optdef *d)
-{
-	return strchr(d->name, '*') != NULL;
-}
-
-static bool is_client_template(enum ms_opt id)
-{
-	for (size_t i = 0; i < mc_client_ports_count; i++)
-		if (mc_client_ports[i].opt == id && is_template(&ms_optdefs[id]))
-			return true;
-	return false;
-}
-
-/* Effective value of a plain key in cfg (instance wins), or NULL. */
-static const char *cfg_value(const struct mc_config *cfg, const char *key)
-{
-	long i = mc_config_find(cfg, MS_SCOPE_INSTANCE, key);
-	if (i < 0)
-		i = mc_config_find(cfg, MS_SCOPE_ROLE, key);
-	return i >= 0 ? cfg->entries[i].value : NULL;
-}
-
-/*
- * Refuse an offset that would push a port past 65535: find the highest
- * port that will move and name it.
- */
-static int check_offset(struct ic *ic)
-{
-	long worst = 0;
-	struct ms_buf worst_name;
-
-	ms_buf_init(&worst_name);
-	for (size_t i = 0; i < ic->cfg->n; i++) {
-		const struct mc_entry *e = &ic->cfg->entries[i];
-		if (!(e->name.def->flags & MS_OPTF_LISTEN) && !is_client_template(e->name.id))
-			continue;
-		long m = max_port(e->value);
-		if (m > worst) {
-			worst = m;
-			ms_buf_reset(&worst_name);
-			ms_optname_display(&e->name, false, &worst_name);
-		}
-	}
-	for (size_t o = 0; o < ms_optdefs_count; o++) {
-		const struct ms_optdef *d = &ms_optdefs[o];
-		if (!(d->flags & MS_OPTF_LISTEN) || is_template(d) || d->defval == NULL ||
-		    cfg_value(ic->cfg, d->name) != NULL)
-			continue;
-		long m = max_port(d->defval);
-		if (m > worst) {
-			worst = m;
-			ms_buf_setf(&worst_name, "%s", d->name);
-		}
-	}
-	if (worst > 0 && worst + ic->offset > 65535) {
-		fprintf(stderr,
-			PROG ": --port-offset %ld would move %s from %ld to %ld, beyond the "
-			     "highest port 65535; the largest offset possible is %ld\n",
-			ic->offset, worst_name.data, worst, worst + ic->offset, 65535 - worst);
-		ms_buf_deinit(&worst_name);
-		return -1;
-	}
-	ms_buf_deinit(&worst_name);
-	return 0;
-}
-
-/* Replace entry i's value with its ports shifted by off. */
-static int shift_entry(struct ic *ic, size_t i)
-{
-	struct ms_optname n;
-	ms_optname_copy(&n, &ic->cfg->entries[i].name);
-	char *v = shift_list(ic->cfg->entries[i].value, ic->offset);
-	int r = mc_config_set(ic->cfg, &n, v, 0, mc_user_name(), NULL, &ic->err);
-	free(v);
-	ms_optname_deinit(&n);
 	return r;
 }
 
 static int apply_offset(struct ic *ic)
 {
-	if (ic->offset == 0)
+	if (!ic->offset_given)
 		return 0;
-	if (check_offset(ic) < 0)
+	if (mc_instance_offset_check(ic->cfg, ic->offset, &ic->err) < 0) {
+		fprintf(stderr, PROG ": %s\n", ic->err.data);
 		return EX_USAGE;
-	/* Listening ports already in the configuration (named groups and all). */
-	size_t n = ic->cfg->n;
-	for (size_t i = 0; i < n; i++) {
-		const struct mc_entry *e = &ic->cfg->entries[i];
-		if (((e->name.def->flags & MS_OPTF_LISTEN) || is_client_template(e->name.id)) &&
-		    shift_entry(ic, i) < 0)
-			goto fail;
 	}
-	/* Listening ports left at their schema default: write them shifted. */
-	for (size_t o = 0; o < ms_optdefs_count; o++) {
-		const struct ms_optdef *d = &ms_optdefs[o];
-		if (!(d->flags & MS_OPTF_LISTEN) || is_template(d) || d->defval == NULL ||
-		    cfg_value(ic->cfg, d->name) != NULL)
-			continue;
-		char *v = shift_list(d->defval, ic->offset);
-		int r = set_plain(ic, (enum ms_opt)o, v);
-		free(v);
-		if (r < 0)
-			goto fail;
-	}
-	/* Client ports that point back here take the port they point at. */
-	for (size_t c = 0; c < mc_client_ports_count; c++) {
-		const struct mc_client_port *cp = &mc_client_ports[c];
-		if (cp->follows == MS_OPT_COUNT || is_template(&ms_optdefs[cp->opt]))
-			continue;
-		struct ms_buf key;
-		ms_buf_init(&key);
-		ms_optkey_build(&key, cp->follows, cp->follows_names);
-		const char *target = cfg_value(ic->cfg, key.data);
-		char *v = NULL;
-		if (target != NULL)
-			v = ms_xasprintf("%ld", first_port(target));
-		else if (ms_optdefs[cp->opt].defval != NULL)
-			v = shift_list(ms_optdefs[cp->opt].defval, ic->offset);
-		ms_buf_deinit(&key);
-		if (v == NULL)
-			continue;
-		int r = set_plain(ic, cp->opt, v);
-		free(v);
-		if (r < 0)
-			goto fail;
+	if (mc_instance_offset_apply(ic->cfg, ic->offset, &ic->err) < 0) {
+		fprintf(stderr, PROG ": %s\n", ic->err.data);
+		return EX_FAIL;
 	}
 	return 0;
-fail:
-	fprintf(stderr, PROG ": %s\n", ic->err.data);
-	return EX_FAIL;
 }
 
 /* ---- files and folders ---- */
 
 static int make_dirs(struct ic *ic)
 {
+	/* The folders leading to the instance must stay searchable by the
+	 * server user, whatever our umask. */
+	mode_t old = umask(022);
+	int made = ms_file_mkdirs(ic->root, 0755, &ic->err);
+	umask(old);
+	if (made < 0)
+		return -1;
 	for (size_t i = 0; i < sizeof(data_dirs) / sizeof(data_dirs[0]); i++) {
 		char *p = ms_xasprintf("%s/%s", ic->root, data_dirs[i].rel);
 		if (ms_file_mkdirs(p, data_dirs[i].mode, &ic->err) < 0) {
@@ -987,6 +573,7 @@ static int write_restricted(struct ic *ic)
 	return r;
 }
 
+/* The owner for chown_one: nftw(3) passes its callback no context pointer. */
 static uid_t chown_uid;
 static gid_t chown_gid;
 
@@ -1011,9 +598,9 @@ static void give_to_user(struct ic *ic)
 	if (geteuid() != 0) {
 		if (pw->pw_uid != geteuid())
 			fprintf(stderr,
-				PROG ": warning: not running as root, so the files stay owned by "
-				     "%s, not %s\n",
-				mc_user_name(), ic->user);
+			        PROG ": warning: not running as root, so the files stay owned by "
+			             "%s, not %s\n",
+			        mc_user_name(), ic->user);
 		return;
 	}
 	chown_uid = pw->pw_uid;
@@ -1029,16 +616,6 @@ static void give_to_user(struct ic *ic)
 }
 
 /* ---- summary ---- */
-
-static bool is_port_entry(const struct mc_entry *e)
-{
-	if (e->name.def->flags & MS_OPTF_LISTEN)
-		return true;
-	for (size_t c = 0; c < mc_client_ports_count; c++)
-		if (mc_client_ports[c].opt == e->name.id)
-			return true;
-	return false;
-}
 
 static void summary(struct ic *ic, const struct mc_config *cfg)
 {
@@ -1060,7 +637,7 @@ static void summary(struct ic *ic, const struct mc_config *cfg)
 		printf("Ports (offset %ld):\n", ic->offset);
 		for (size_t i = 0; i < sorted->n; i++) {
 			const struct mc_entry *e = &sorted->entries[i];
-			if (!is_port_entry(e))
+			if (!mc_instance_is_port(e))
 				continue;
 			ms_buf_reset(&line);
 			ms_optname_display(&e->name, false, &line);
@@ -1125,34 +702,34 @@ static int parse_args(struct ic *ic, int argc, char **argv)
 		} else if ((v = flag_value(argc, argv, &i, "--serverroot")) != NULL) {
 			ic->root_arg = v;
 		} else if ((v = flag_value(argc, argv, &i, "--hostname")) != NULL) {
-			if (!valid_hostname(v)) {
+			if (!mc_instance_valid_hostname(v)) {
 				fail_usage("--hostname: '%s' is not a host name", v, NULL);
 				return EX_USAGE;
 			}
 			replace(&ic->a.hostname, ms_xstrdup(v));
 		} else if ((v = flag_value(argc, argv, &i, "--domain")) != NULL) {
-			if (!valid_hostname(v)) {
+			if (!mc_instance_valid_hostname(v)) {
 				fail_usage("--domain: '%s' is not a domain name", v, NULL);
 				return EX_USAGE;
 			}
 			replace(&ic->a.domain, ms_xstrdup(v));
 		} else if ((v = flag_value(argc, argv, &i, "--postmaster")) != NULL) {
-			if (!valid_address(v)) {
-				fail_usage("--postmaster: '%s' is not a mail address (user@domain)", v,
-					   NULL);
+			if (!mc_instance_valid_address(v)) {
+				fail_usage("--postmaster: '%s' is not a mail address (user@domain)",
+				           v, NULL);
 				return EX_USAGE;
 			}
 			replace(&ic->a.postmaster, ms_xstrdup(v));
 		} else if ((v = flag_value(argc, argv, &i, "--ldap-url")) != NULL) {
 			replace(&ic->a.ldap_url, ms_xstrdup(v));
 		} else if ((v = flag_value(argc, argv, &i, "--ldap-base-dn")) != NULL) {
-			if (*v == '\0' || !valid_dn(v)) {
+			if (*v == '\0' || !mc_instance_valid_dn(v)) {
 				fail_usage("--ldap-base-dn: '%s' is not a DN", v, NULL);
 				return EX_USAGE;
 			}
 			replace(&ic->a.base_dn, ms_xstrdup(v));
 		} else if ((v = flag_value(argc, argv, &i, "--ldap-bind-dn")) != NULL) {
-			if (!valid_dn(v)) {
+			if (!mc_instance_valid_dn(v)) {
 				fail_usage("--ldap-bind-dn: '%s' is not a DN", v, NULL);
 				return EX_USAGE;
 			}
@@ -1171,8 +748,8 @@ static int parse_args(struct ic *ic, int argc, char **argv)
 			ic->offset = strtol(v, &e, 10);
 			if (*v == '\0' || *e != '\0' || errno != 0 || ic->offset < 0 ||
 			    ic->offset > 65535) {
-				fail_usage("--port-offset takes a number from 0 to 65535, not '%s'", v,
-					   NULL);
+				fail_usage("--port-offset takes a number from 0 to 65535, not '%s'",
+				           v, NULL);
 				return EX_USAGE;
 			}
 			ic->offset_given = true;
@@ -1182,20 +759,20 @@ static int parse_args(struct ic *ic, int argc, char **argv)
 		}
 	}
 	if (ic->pw_file != NULL && ic->a.bind_pw != NULL) {
-		fail_usage("give --ldap-bind-password or --ldap-bind-password-file, not both",
-			   NULL, NULL);
+		fail_usage("give --ldap-bind-password or --ldap-bind-password-file, not both", NULL,
+		           NULL);
 		return EX_USAGE;
 	}
 	if (ic->a.ldap_url != NULL) {
 		struct ms_buf why;
-		struct ic_ldap l;
+		struct mc_instance_ldap l;
 		ms_buf_init(&why);
-		if (parse_ldap_urls(ic->a.ldap_url, &l, &why) < 0) {
+		if (mc_instance_ldap_parse(ic->a.ldap_url, &l, &why) < 0) {
 			fail_usage("--ldap-url: %s", why.data, NULL);
 			ms_buf_deinit(&why);
 			return EX_USAGE;
 		}
-		ldap_free(&l);
+		mc_instance_ldap_free(&l);
 		ms_buf_deinit(&why);
 	}
 	return 0;
@@ -1212,8 +789,8 @@ static int resolve_user(struct ic *ic)
 			pw = getpwuid(getuid());
 		if (pw == NULL) {
 			fail_usage("cannot find the invoking user in the password database; give "
-				   "--user",
-				   NULL, NULL);
+			           "--user",
+			           NULL, NULL);
 			return EX_USAGE;
 		}
 	} else if ((pw = getpwnam(ic->user)) == NULL) {
@@ -1251,7 +828,7 @@ static void ic_free(struct ic *ic)
 	}
 	free(ic->user);
 	free(ic->group);
-	ldap_free(&ic->ldap);
+	mc_instance_ldap_free(&ic->ldap);
 	mc_config_free(&ic->cfg);
 	ms_buf_deinit(&ic->err);
 }
@@ -1277,12 +854,19 @@ int main(int argc, char **argv)
 	}
 
 	repo = mc_repo_open(ic.root);
+	struct stat st;
+	if (stat(mc_repo_path(repo, "config.xml"), &st) < 0 && errno != ENOENT) {
+		fprintf(stderr, PROG ": cannot use %s: %s\n", mc_repo_path(repo, "config.xml"),
+		        strerror(errno));
+		ret = EX_FAIL;
+		goto out;
+	}
 	long cur = mc_repo_current_seq(repo);
 	if (cur != 0 && !ic.force) {
 		fprintf(stderr,
-			PROG ": %s already holds a configuration; use --force to replace it "
-			     "(the old one stays in the history)\n",
-			mc_repo_path(repo, "config.xml"));
+		        PROG ": %s already holds a configuration; use --force to replace it "
+		             "(the old one stays in the history)\n",
+		        mc_repo_path(repo, "config.xml"));
 		ret = EX_EXISTS;
 		goto out;
 	}
@@ -1297,10 +881,13 @@ int main(int argc, char **argv)
 		goto out;
 
 	if (make_dirs(&ic) < 0 || write_restricted(&ic) < 0 ||
-	    mc_repo_commit(repo, ic.cfg, cur == 0 ? 0 : cur > 0 ? (unsigned long)cur : MC_BASE_ANY,
-			   "init-config", &report, &ic.err) < 0) {
+	    mc_repo_commit(repo, ic.cfg,
+	                   cur == 0  ? 0
+	                   : cur > 0 ? (unsigned long)cur
+	                             : MC_BASE_ANY,
+	                   "init-config", &report, &ic.err) < 0) {
 		fprintf(stderr, PROG ": %s\n" PROG ": the instance in %s is incomplete\n",
-			ic.err.data, ic.root);
+		        ic.err.data, ic.root);
 		ret = EX_FAIL;
 		goto out;
 	}

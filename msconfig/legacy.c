@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include <ms/buf.h>
+#include <ms/log.h>
 #include <ms/optdef.h>
 #include <ms/optname.h>
 
@@ -310,18 +311,19 @@ static void export_channels(const struct mc_entry **v, size_t n, struct ms_buf *
 	ms_buf_deinit(&line);
 }
 
-/* Pattern, blanks up to the template column, template. */
-static void put_rule(struct ms_buf *out, const char *value, size_t width)
+/* lead, pattern, blanks up to the template column (at least two), template. */
+static void put_rule(struct ms_buf *out, const char *lead, const char *value, size_t width)
 {
 	char *pat, *tpl;
 	size_t len;
 
 	mc_rule_split(value, &pat, &tpl);
+	ms_buf_puts(out, lead);
 	ms_buf_puts(out, pat);
-	len = strlen(pat);
+	len = strlen(lead) + strlen(pat);
 	do
 		ms_buf_putc(out, ' ');
-	while (++len < width + 2);
+	while (++len < width + 2 || len < strlen(lead) + strlen(pat) + 2);
 	ms_buf_puts(out, tpl);
 	ms_buf_putc(out, '\n');
 	free(pat);
@@ -356,9 +358,7 @@ static void export_rewrite(const struct mc_entry **v, size_t n, struct ms_buf *o
 	ms_buf_putc(out, '\n');
 	for (size_t k = 0; k < n; k++) {
 		/* In column 1 a '!' would start a comment; a blank keeps it data. */
-		if (v[k]->value[0] == '!')
-			ms_buf_putc(out, ' ');
-		put_rule(out, v[k]->value, width);
+		put_rule(out, v[k]->value[0] == '!' ? " " : "", v[k]->value, width);
 	}
 }
 
@@ -380,8 +380,7 @@ static void export_mappings(const struct mc_entry **v, size_t n, struct ms_buf *
 		put_token(out, v[i]->name.names[0], false, "");
 		ms_buf_puts(out, "\n\n");
 		for (size_t k = i; k < end; k++) {
-			ms_buf_puts(out, "  ");
-			put_rule(out, v[k]->value, width);
+			put_rule(out, "  ", v[k]->value, width + 2);
 		}
 		i = end;
 	}
@@ -591,8 +590,10 @@ static int put(struct import *im, long line, enum ms_opt id, const char *name,
 	memset(&n, 0, sizeof(n));
 	n.id = id;
 	n.def = &ms_optdefs[id];
-	n.nnames = 1;
-	n.names[0] = (char *)name; /* borrowed: mc_config_set copies it */
+	if (name != NULL) {
+		n.nnames = 1;
+		n.names[0] = (char *)name; /* borrowed: mc_config_set copies it */
+	}
 	ms_buf_init(&key);
 	ms_buf_init(&disp);
 	ms_optname_key(&n, &key);
@@ -611,15 +612,14 @@ static int put(struct import *im, long line, enum ms_opt id, const char *name,
 	}
 	size_t before = im->cfg->n;
 	unsigned flags = was ? MC_SET_LOADING | MC_SET_RESTRICTED_OK : 0;
-	ms_buf_reset(im->why);
-	if (mc_config_set(im->cfg, &n, value, flags, im->author, NULL, im->why) < 0) {
-		char *msg = ms_buf_steal(im->why);
-		fail(im, line, "%s", msg);
-		free(msg);
+	if (mc_config_set(im->cfg, &n, value, flags, im->author, NULL, &disp) < 0) {
+		fail(im, line, "%s", disp.data);
 		goto out;
 	}
-	if (im->cfg->n == before) {
-		/* A multi-value already there: the text repeats itself. */
+	bool multi = (n.def->flags & MS_OPTF_MULTI) != 0;
+	if (multi && im->cfg->n == before) {
+		/* A value already there: the text repeats itself. */
+		ms_buf_reset(&disp);
 		ms_optname_display(&n, false, &disp);
 		for (size_t i = 0; i < im->cfg->n; i++) {
 			const struct mc_entry *e = &im->cfg->entries[i];
@@ -633,7 +633,10 @@ static int put(struct import *im, long line, enum ms_opt id, const char *name,
 		fail(im, line, "%s: '%s' is given twice", disp.data, value);
 		goto out;
 	}
-	struct mc_entry *e = &im->cfg->entries[im->cfg->n - 1];
+	/* A new multi-value is appended; a single value may be replaced in place. */
+	long at = multi ? (long)im->cfg->n - 1 : mc_config_find(im->cfg, n.scope, key.data);
+	MS_ASSERT(at >= 0 && (size_t)at < im->cfg->n);
+	struct mc_entry *e = &im->cfg->entries[at];
 	if (was != NULL) {
 		free(e->author);
 		free(e->mtime);
@@ -681,8 +684,35 @@ static void remove_kind(struct import *im, enum mc_legacy_kind kind)
 }
 
 /*
- * The next token of a line into im->tok: 1, 0 at the end of the line, or
- * -1 (an unterminated quote, or text glued to a closing quote).
+ * A quoted string that starts at *pp (on its '"') into out, without the
+ * quotes and with \" and \\ undone; *pp is left after the closing quote.
+ * 0, or -1 when the quote is not closed.
+ */
+static int read_quoted(const char **pp, struct ms_buf *out)
+{
+	const char *p = *pp + 1;
+
+	ms_buf_reset(out);
+	for (;;) {
+		if (*p == '\0')
+			return -1;
+		if (*p == '\\' && (p[1] == '"' || p[1] == '\\')) {
+			ms_buf_putc(out, p[1]);
+			p += 2;
+			continue;
+		}
+		if (*p == '"')
+			break;
+		ms_buf_putc(out, *p++);
+	}
+	*pp = p + 1;
+	return 0;
+}
+
+/*
+ * The next blank-separated token of a line into im->tok: 1, 0 at the end
+ * of the line, or -1 (an unterminated quote, or text glued to a closing
+ * quote) with why set.
  */
 static int next_token(struct import *im, long line, const char **pp)
 {
@@ -695,20 +725,8 @@ static int next_token(struct import *im, long line, const char **pp)
 		return 0;
 	}
 	if (*p == '"') {
-		p++;
-		for (;;) {
-			if (*p == '\0')
-				return fail(im, line, "a quoted string is not closed");
-			if (*p == '\\' && (p[1] == '"' || p[1] == '\\')) {
-				ms_buf_putc(&im->tok, p[1]);
-				p += 2;
-				continue;
-			}
-			if (*p == '"')
-				break;
-			ms_buf_putc(&im->tok, *p++);
-		}
-		p++;
+		if (read_quoted(&p, &im->tok) < 0)
+			return fail(im, line, "a quoted string is not closed");
 		if (*p != '\0' && *p != ' ' && *p != '\t')
 			return fail(im, line, "a blank must follow the closing quote (at '%.20s')",
 				    p);
@@ -758,14 +776,16 @@ static void seen_free(struct seen *s)
 /* The keyword line of a channel block. */
 static int channel_keywords(struct import *im, long line, const char *text, char **name_r)
 {
-	const struct ms_optdef *given[64];
+	const struct ms_optdef *given[256];
 	size_t ngiven = 0;
 	const char *p = text;
 	char *name;
 	int r;
 
-	if ((r = next_token(im, line, &p)) <= 0)
-		return -1; /* the caller only passes lines that hold something */
+	if ((r = next_token(im, line, &p)) < 0)
+		return -1;
+	if (r == 0) /* the caller passes only lines that hold something */
+		return fail(im, line, "a channel block starts with the channel name");
 	name = ms_xstrdup(im->tok.data);
 	*name_r = name;
 	if (check_name(im, line, "channel", name) < 0)
@@ -829,20 +849,24 @@ static int import_channels(struct import *im, const struct line *lines, size_t n
 
 	ms_buf_init(&text);
 	for (size_t i = 0; i <= n; i++) {
-		if (i == n || is_blank_line(lines[i].s)) {
-			if (block_lines == 1 && bare)
-				{
-					fail(im, block_start,
-					     "channel %s has no keyword and no official host name", name);
-					goto out;
-				}
+		long line = 0;
+		if (i < n && is_comment(lines[i].s))
+			continue;
+		ms_buf_reset(&text);
+		if (i < n && !is_blank_line(lines[i].s)) {
+			line = lines[i].no;
+			logical_line(lines, n, &i, &text);
+		}
+		/* A lone '\' joined to nothing is blank too. */
+		if (is_blank_line(text.data)) {
+			if (block_lines == 1 && bare) {
+				fail(im, block_start,
+				     "channel %s has no keyword and no official host name", name);
+				goto out;
+			}
 			block_lines = 0;
 			continue;
 		}
-		if (is_comment(lines[i].s))
-			continue;
-		long line = lines[i].no;
-		logical_line(lines, n, &i, &text);
 		if (block_lines == 0) {
 			free(name);
 			name = NULL;
@@ -902,14 +926,7 @@ static int rule_line(struct import *im, long line, enum ms_opt id, const char *n
 		r = fail(im, line, "'%s' has no template (a rule is PATTERN TEMPLATE)", pat);
 	} else {
 		value = ms_xasprintf("%s %s", pat, tpl);
-		if (name != NULL) {
-			r = put(im, line, id, name, value);
-		} else {
-			/* rewrite.rule has no group name: put() with none. */
-			struct ms_optname n;
-			memset(&n, 0, sizeof(n));
-			r = put(im, line, id, NULL, value);
-		}
+		r = put(im, line, id, name, value);
 		free(value);
 	}
 	free(pat);
@@ -956,7 +973,10 @@ static int import_mappings(struct import *im, const struct line *lines, size_t n
 				goto out;
 			free(table);
 			table = ms_xstrdup(im->tok.data);
-			if (next_token(im, lines[i].no, &p) != 0) {
+			int r = next_token(im, lines[i].no, &p);
+			if (r < 0)
+				goto out;
+			if (r > 0) {
 				fail(im, lines[i].no,
 				     "a table name is one word in column 1; entries are indented "
 				     "(got '%s')",
@@ -1001,19 +1021,8 @@ static int alias_name(struct import *im, long line, const char *s, char **name_r
 	const char *p = s + strspn(s, " \t");
 
 	if (*p == '"') {
-		if (next_token(im, line, &p) < 0) {
-			/* "NAME": has the colon glued to the quote; read it by hand. */
-			const char *q = s + strspn(s, " \t") + 1;
-			ms_buf_reset(&im->tok);
-			while (*q != '\0' && *q != '"') {
-				if (*q == '\\' && (q[1] == '"' || q[1] == '\\'))
-					q++;
-				ms_buf_putc(&im->tok, *q++);
-			}
-			if (*q != '"')
-				return fail(im, line, "a quoted string is not closed");
-			p = q + 1;
-		}
+		if (read_quoted(&p, &im->tok) < 0)
+			return fail(im, line, "a quoted string is not closed");
 		p += strspn(p, " \t");
 		if (*p != ':')
 			return fail(im, line, "a ':' must follow the alias name");
@@ -1046,20 +1055,9 @@ static int alias_addresses(struct import *im, long line, const char *name, const
 		ms_buf_reset(&addr);
 		p += strspn(p, " \t");
 		if (*p == '"') {
-			if (next_token(im, line, &p) < 0) {
-				/* "x", glued to its comma: read it by hand. */
-				const char *q = p + strspn(p, " \t") + 1;
-				ms_buf_reset(&im->tok);
-				while (*q != '\0' && *q != '"') {
-					if (*q == '\\' && (q[1] == '"' || q[1] == '\\'))
-						q++;
-					ms_buf_putc(&im->tok, *q++);
-				}
-				if (*q != '"') {
-					fail(im, line, "a quoted string is not closed");
-					goto out;
-				}
-				p = q + 1;
+			if (read_quoted(&p, &im->tok) < 0) {
+				fail(im, line, "a quoted string is not closed");
+				goto out;
 			}
 			ms_buf_append(&addr, im->tok.data, im->tok.len);
 			p += strspn(p, " \t");
@@ -1129,8 +1127,12 @@ static int import_aliases(struct import *im, const struct line *lines, size_t n)
 			continue;
 		}
 		long line = lines[i].no;
-		const char *rest;
+		const char *rest = "";
 		logical_line(lines, n, &i, &text);
+		if (is_blank_line(text.data)) {
+			has_comment = false;
+			continue;
+		}
 		free(name);
 		name = NULL;
 		if (alias_name(im, line, text.data, &name, &rest) < 0)
@@ -1223,58 +1225,11 @@ int mc_legacy_import(struct mc_config *cfg, enum mc_legacy_kind kind, const char
 
 /* ---- what mc_config_diff does not say ---- */
 
-/* The values of (scope, key) in cfg in order, keeping only those also in other. */
-static size_t common_values(const struct mc_config *cfg, const struct mc_config *other,
-			    const struct mc_entry *like, const char ***v_r)
-{
-	const char **v = ms_xcalloc(cfg->n + 1, sizeof(*v));
-	size_t n = 0;
-
-	for (size_t i = 0; i < cfg->n; i++) {
-		const struct mc_entry *e = &cfg->entries[i];
-		if (e->name.scope != like->name.scope || strcmp(e->key, like->key) != 0)
-			continue;
-		bool both = false;
-		for (size_t j = 0; j < other->n && !both; j++)
-			both = other->entries[j].name.scope == like->name.scope &&
-			       strcmp(other->entries[j].key, like->key) == 0 &&
-			       strcmp(other->entries[j].value, e->value) == 0;
-		if (both)
-			v[n++] = e->value;
-	}
-	*v_r = v;
-	return n;
-}
-
 size_t mc_legacy_report(const struct mc_config *before, const struct mc_config *after,
 			enum mc_legacy_kind kind, struct ms_buf *out)
 {
-	struct seen done = {NULL, 0, 0};
-	struct ms_buf name;
 	size_t lines = 0;
 
-	ms_buf_init(&name);
-	for (size_t i = 0; i < after->n; i++) {
-		const struct mc_entry *e = &after->entries[i];
-		if (!mc_legacy_entry_in_kind(e, kind) || (e->name.def->flags & MS_OPTF_MULTI) == 0)
-			continue;
-		ms_buf_reset(&name);
-		ms_optname_display(&e->name, true, &name);
-		if (seen_add(&done, name.data, 1) != 0)
-			continue;
-		const char **a, **b;
-		size_t na = common_values(before, after, e, &a);
-		size_t nb = common_values(after, before, e, &b);
-		bool moved = na != nb;
-		for (size_t k = 0; k < na && !moved; k++)
-			moved = strcmp(a[k], b[k]) != 0;
-		if (moved) {
-			ms_buf_printf(out, "%-8s %s\n", "reordered", name.data);
-			lines++;
-		}
-		free(a);
-		free(b);
-	}
 	if (kind == MC_LEGACY_CHANNELS) {
 		/* Option-file options outlive their channel's block: say so. */
 		for (size_t i = 0; i < after->n; i++) {
@@ -1297,7 +1252,5 @@ size_t mc_legacy_report(const struct mc_config *before, const struct mc_config *
 			lines++;
 		}
 	}
-	ms_buf_deinit(&name);
-	seen_free(&done);
 	return lines;
 }

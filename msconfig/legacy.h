@@ -54,7 +54,7 @@
  *
  * aliases (alias:NAME.alias_entry, in order, and alias:NAME.alias_comment)
  *     ! kept as the comment of postmaster
- *     postmaster: root@example.com, "Ops, night" <ops@example.com>
+ *     postmaster: root@example.com, "odd,name@example.com"
  *   NAME, a colon, then the addresses separated by commas (an address is
  *   trimmed; quote it to keep a comma or outer blanks).  A line ending in
  *   '\' continues.  The comment lines directly above an alias line (no
@@ -76,10 +76,15 @@
 #ifndef MC_LEGACY_H
 #define MC_LEGACY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct ms_buf;
 struct mc_config;
+struct mc_entry;
+
+/* Largest text mc_legacy_import accepts (and `edit` reads back), in bytes. */
+#define MC_LEGACY_MAX_TEXT (16u << 20)
 
 enum mc_legacy_kind {
 	MC_LEGACY_CHANNELS,
@@ -97,6 +102,12 @@ int mc_legacy_kind_parse(const char *word, enum mc_legacy_kind *r);
 const char *mc_legacy_kind_name(enum mc_legacy_kind kind);
 
 /*
+ * Is e one of the options the text of that kind shows?  (For channels:
+ * the channel's own options, not those of its sub-groups.)
+ */
+bool mc_legacy_entry_in_kind(const struct mc_entry *e, enum mc_legacy_kind kind);
+
+/*
  * Append the text form of every option of that kind in cfg to out,
  * starting with a few comment lines that describe the format.
  */
@@ -112,5 +123,14 @@ void mc_legacy_export(const struct mc_config *cfg, enum mc_legacy_kind kind,
  */
 int mc_legacy_import(struct mc_config *cfg, enum mc_legacy_kind kind, const char *text,
 		     size_t len, struct ms_buf *why);
+
+/*
+ * What an import did that mc_config_diff does not show, appended to out:
+ * for channels, one note for each option-file option (options.*) kept
+ * although its channel's block is gone from the text.  Returns the number
+ * of lines.
+ */
+size_t mc_legacy_report(const struct mc_config *before, const struct mc_config *after,
+			enum mc_legacy_kind kind, struct ms_buf *out);
 
 #endif

@@ -72,6 +72,7 @@ def base_env(root):
     env["SERVERROOT"] = str(root)
     env.pop("MS_TEST_CRASHPOINT", None)
     env.pop("EDITOR", None)
+    env.pop("VISUAL", None)
     env.setdefault("TERM", "xterm")
     return env
 
@@ -273,15 +274,7 @@ def create_instance(root, offset=None, extra=None):
     root = pathlib.Path(root)
     offset = random_offset() if offset is None else offset
     inst = Instance(root, offset)
-    if not INIT_CONFIG.exists():  # DEV FALLBACK until init-config lands
-        (root / "config").mkdir(parents=True)
-        (root / "config" / "config.xml").write_text(
-            '<?xml version="1.0" encoding="UTF-8"?>\n<xconfig seq="1"><role name="default">'
-            '<base><defaultdomain v="example.com"/></base></role>'
-            '<instance name="ims" roleref="default"><base><hostname v="mail.example.com"/>'
-            '</base></instance></xconfig>\n')
-        run_prog(MSCONFIG, ["compile"], inst.env)
-        return inst
+    assert INIT_CONFIG.exists(), f"{INIT_CONFIG} is not built"
     run_prog(INIT_CONFIG, init_config_args(offset, **(extra or {})), inst.env)
     return inst
 

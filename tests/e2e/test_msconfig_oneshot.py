@@ -160,7 +160,7 @@ def test_named_group_with_escaped_dots(instance):
     assert instance.compiled_values()[r"proxy:store1\.example\.com.storehostlist"] == \
         ["store1.example.com"]
     instance.run("unset", name)
-    assert "<proxy" not in instance.config_xml.read_text()
+    assert "<proxy name=" not in instance.config_xml.read_text()
 
 
 def test_named_group_with_spaces_is_a_password(instance):
@@ -403,3 +403,96 @@ def test_serverroot_flag(instance, tmp_path):
     assert cp.stdout == f"instance.base.hostname = {HOSTNAME}\n"
     cp = instance.run("show", env=env, check=False)
     assert cp.returncode != 0 and "no configuration in" in cp.stderr
+
+
+# ---- edit: the legacy text forms in $EDITOR ---------------------------------
+
+def editor(tmp_path, new_text=None, status=0):
+    """An $EDITOR that saves what msconfig exported and writes new_text back."""
+    dump = tmp_path / "exported.txt"
+    new = tmp_path / "new.txt"
+    script = tmp_path / "editor.sh"
+    lines = [f'cp "$1" "{dump}"']
+    if new_text is not None:
+        new.write_text(new_text)
+        lines.append(f'cp "{new}" "$1"')
+    lines.append(f"exit {status}")
+    script.write_text("\n".join(lines) + "\n")
+    return {"EDITOR": f"sh {script}"}, dump
+
+
+def test_edit_rewrite_rules(instance, tmp_path):
+    r1 = "$*@a.example $U@tcp_local"
+    instance.run("set", "rewrite.rule", r1)
+    env, dump = editor(tmp_path)
+    cp = instance.run("edit", "rewrite", env=env)
+    assert cp.stdout == "no change\n"
+    exported = dump.read_text()
+    assert "$*@a.example  $U@tcp_local" in exported.splitlines()  # aligned columns
+    seq = instance.active_seq()
+    r0 = "$*@first.example $U@tcp_intranet"
+    r2 = "$*@b.example $U@tcp_local"
+    env, _ = editor(tmp_path, f"{r0}\n{exported}{r2}\n")
+    cp = instance.run("edit", "rewrites", env=env)
+    assert f"added    role.rewrite.rule = {r0}" in cp.stdout
+    assert f"wrote configuration {seq + 1}" in cp.stdout
+    assert rules(instance) == [r0, r1, r2]
+    assert instance.compiled_values()["rewrite.rule"] == [r0, r1, r2]
+    assert instance.history()[0][4] == "edit rewrite"
+
+
+def test_edit_channels(instance, tmp_path):
+    instance.run("set", "channel:tcp_local.mx")
+    instance.run("set", "channel:tcp_local.maxjobs", "7")
+    env, dump = editor(tmp_path)
+    instance.run("edit", "channels", env=env)
+    assert "tcp_local mx maxjobs 7" in dump.read_text().splitlines()
+    env, _ = editor(tmp_path, "tcp_local nomx maxjobs 9\n\ntcp_intranet maxjobs 2\n")
+    instance.run("edit", "channels", env=env)
+    shown = instance.show("channel:*")
+    assert shown["role.channel:tcp_local.nomx"] == [None]
+    assert "role.channel:tcp_local.mx" not in shown
+    assert shown["role.channel:tcp_local.maxjobs"] == ["9"]
+    assert shown["role.channel:tcp_intranet.maxjobs"] == ["2"]
+
+
+def test_edit_mappings_and_aliases(instance, tmp_path):
+    env, _ = editor(tmp_path, "PORT_ACCESS\n  TCP|*|25|*|*  $Y\n  *  $N\n")
+    instance.run("edit", "mappings", env=env)
+    assert instance.show("mapping:PORT_ACCESS.rule") == \
+        {"role.mapping:PORT_ACCESS.rule": ["TCP|*|25|*|* $Y", "* $N"]}
+    env, _ = editor(tmp_path, "! the boss\npostmaster: root@example.com, admin@example.com\n")
+    instance.run("edit", "aliases", env=env)
+    shown = instance.show("alias:postmaster.*")
+    assert shown["role.alias:postmaster.alias_entry"] == ["root@example.com",
+                                                          "admin@example.com"]
+    assert shown["role.alias:postmaster.alias_comment"] == ["the boss"]
+
+
+@pytest.mark.parametrize("kind,text,message", [
+    ("rewrite", "$*@ok.example $U@tcp_local\nonlyapattern\n", "line 2:"),
+    ("channels", "tcp_local mxx\n", "line 1:"),
+    ("channels", "tcp_local mx nomx\n", "line 1:"),
+    ("channels", "tcp_local maxjobs lots\n", "maxjobs"),
+    ("mappings", "  orphan $Y\n", "line 1:"),
+    ("aliases", "postmaster: a@example.com, a@example.com\n", "line 1:"),
+])
+def test_edit_bad_text_changes_nothing(instance, tmp_path, kind, text, message):
+    snap = instance.snapshot()
+    env, _ = editor(tmp_path, text)
+    cp = instance.run("edit", kind, env=env, check=False)
+    assert cp.returncode != 0
+    assert f"edit {kind}: " in cp.stderr and message in cp.stderr, cp.stderr
+    assert "the configuration is unchanged" in cp.stderr
+    assert instance.snapshot() == snap
+
+
+def test_edit_editor_failure_changes_nothing(instance, tmp_path):
+    snap = instance.snapshot()
+    env, _ = editor(tmp_path, "$*@x.example $U@tcp_local\n", status=3)
+    cp = instance.run("edit", "rewrite", env=env, check=False)
+    assert cp.returncode != 0
+    assert "exited with status 3" in cp.stderr and "nothing changed" in cp.stderr
+    assert instance.snapshot() == snap
+    cp = instance.run("edit", "frobs", check=False)
+    assert cp.returncode == 64 and "usage: edit channels|rewrite|mappings|aliases" in cp.stderr

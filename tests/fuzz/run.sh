@@ -14,6 +14,8 @@
 #   fuzz NAME: FAILED (crash file: PATH)
 # A crash file is kept (moved out of the temporary directory) for the
 # report.  Exit status 0 when every target passed, 1 otherwise, 2 on usage.
+# The sanitizers' environment passes through: while a known leak is being
+# fixed, LSAN_OPTIONS=suppressions=FILE keeps it from hiding new findings.
 set -u
 
 usage() {
