@@ -226,8 +226,8 @@ static void limit_message(struct mc_recipe *r, struct ms_buf *why)
 		unsigned long limit = r->max_instructions ? r->max_instructions
 							  : MC_RECIPE_MAX_INSTRUCTIONS;
 		ms_buf_setf(why,
-			    "recipe %s stopped: instruction limit reached (infinite loop?): "
-			    "%lu instructions",
+			    "recipe %s stopped: instruction limit reached (infinite loop?) "
+			    "after %lu Lua instructions",
 			    r->name ? r->name : "", limit);
 	}
 }

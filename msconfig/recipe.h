@@ -37,6 +37,7 @@
 #include <stdio.h>
 
 #include <ms/buf.h>
+#include <ms/optname.h>
 
 struct lua_State;
 struct mc_config;
@@ -166,5 +167,55 @@ void mc_recipe_register(struct lua_State *L);
  */
 char *mc_recipe_answer(struct mc_recipe *r, const char *name, const char *question,
 		       const char *def, bool *asked_r, struct ms_buf *why);
+
+/* ---- internal to the built-ins (recipe_api.c and recipe_edit.c) ---- */
+
+/* Raise "chunk:line: msg" as a Lua error; msg is freed first.  Never returns. */
+int mc_recipe_raise(struct lua_State *L, struct ms_buf *msg);
+/* A copy of the run's configuration to edit, then swapped in whole: built-ins
+ * that make several changes are all or nothing even under pcall. */
+struct mc_config *mc_recipe_edit_begin(struct lua_State *L);
+void mc_recipe_edit_commit(struct lua_State *L, struct mc_config **copy);
+/* n = option id with one group name (or none); release with ms_optname_deinit. */
+void mc_recipe_make_name(struct ms_optname *n, enum ms_opt id, const char *name0);
+/*
+ * Indexes (caller frees) of the values of an option, in order, where they
+ * take effect: the named scope, else instance when set there, else role.
+ * Returns their count.
+ */
+size_t mc_recipe_values_key(const struct mc_config *cfg, const char *key, enum ms_scope scope,
+			    size_t **idx_r);
+size_t mc_recipe_values(const struct mc_config *cfg, const struct ms_optname *n, size_t **idx_r);
+/* Set n to the Lua value at idx in cfg, as set_option does.  0, or -1 with why. */
+int mc_recipe_set_value(struct lua_State *L, struct mc_config *cfg, const struct ms_optname *n,
+			int idx, struct ms_buf *why);
+
+/* True when s is valid UTF-8 (values must be: config.xml is UTF-8). */
+bool mc_recipe_utf8_ok(const char *s);
+
+/* The built-ins of recipe_edit.c: channels, groups, mappings, rewrites, aliases. */
+int mc_recipe_edit_add_alias(struct lua_State *L);
+int mc_recipe_edit_add_channel(struct lua_State *L);
+int mc_recipe_edit_add_group(struct lua_State *L);
+int mc_recipe_edit_append_mapping(struct lua_State *L);
+int mc_recipe_edit_append_rewrites(struct lua_State *L);
+int mc_recipe_edit_delete_alias(struct lua_State *L);
+int mc_recipe_edit_delete_channel(struct lua_State *L);
+int mc_recipe_edit_delete_group(struct lua_State *L);
+int mc_recipe_edit_delete_mapping(struct lua_State *L);
+int mc_recipe_edit_delete_rewrites(struct lua_State *L);
+int mc_recipe_edit_exists_alias(struct lua_State *L);
+int mc_recipe_edit_exists_channel(struct lua_State *L);
+int mc_recipe_edit_exists_group(struct lua_State *L);
+int mc_recipe_edit_exists_mapping(struct lua_State *L);
+int mc_recipe_edit_get_alias(struct lua_State *L);
+int mc_recipe_edit_get_channel(struct lua_State *L);
+int mc_recipe_edit_get_group(struct lua_State *L);
+int mc_recipe_edit_get_mapping(struct lua_State *L);
+int mc_recipe_edit_get_rewrites(struct lua_State *L);
+int mc_recipe_edit_list_channels(struct lua_State *L);
+int mc_recipe_edit_list_groups(struct lua_State *L);
+int mc_recipe_edit_prepend_mapping(struct lua_State *L);
+int mc_recipe_edit_prepend_rewrites(struct lua_State *L);
 
 #endif

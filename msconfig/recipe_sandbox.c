@@ -6,8 +6,9 @@
  *     luaL_requiref; never io, os, package (require), coroutine or debug;
  *   - removed from base: dofile and loadfile (files), and string.dump
  *     (bytecode out); load() is replaced by a wrapper that forces mode "t",
- *     so no bytecode comes in; print and warn are replaced by the recipe
- *     built-ins;
+ *     so no bytecode comes in; setmetatable() refuses a metatable with
+ *     __gc (finalizers run with hooks off: the limits could not stop one);
+ *     print and warn are replaced by the recipe built-ins;
  *   - limits: the state's allocator refuses to grow past max_memory, and a
  *     count hook stops the recipe after max_instructions VM instructions.
  *     Once a limit is hit the hook fires on every instruction, so a recipe
@@ -97,6 +98,26 @@ static int sandbox_load(lua_State *L)
 	return lua_gettop(L);
 }
 
+/*
+ * setmetatable() without __gc: Lua runs finalizers with hooks off, so a
+ * loop in one could never be stopped.  An object is marked for
+ * finalization only if its metatable has __gc when it is set, so refusing
+ * such a metatable here closes that door.
+ */
+static int sandbox_setmetatable(lua_State *L)
+{
+	if (lua_type(L, 2) == LUA_TTABLE) {
+		lua_pushliteral(L, "__gc");
+		if (lua_rawget(L, 2) != LUA_TNIL)
+			return luaL_error(L, "__gc metamethods are not allowed in recipes");
+		lua_pop(L, 1);
+	}
+	lua_pushvalue(L, lua_upvalueindex(1)); /* the original setmetatable */
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+	return lua_gettop(L);
+}
+
 static const luaL_Reg sandbox_libs[] = {
 	{LUA_GNAME, luaopen_base},
 	{LUA_STRLIBNAME, luaopen_string},
@@ -127,6 +148,9 @@ static int sandbox_setup(lua_State *L)
 	lua_getglobal(L, "load");
 	lua_pushcclosure(L, sandbox_load, 1);
 	lua_setglobal(L, "load");
+	lua_getglobal(L, "setmetatable");
+	lua_pushcclosure(L, sandbox_setmetatable, 1);
+	lua_setglobal(L, "setmetatable");
 	/* package.loaded would hand out the libraries by name: not needed. */
 	lua_pushnil(L);
 	lua_setfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);

@@ -109,10 +109,12 @@ int mc_verb_run(struct mc_session *s, int argc, char **argv)
 
 	int rc = mc_recipe_exec(&r, &why);
 	fflush(s->out);
-	for (size_t i = 0; i < r.ndefines; i++)
+	for (size_t i = 0; rc == 0 && i < r.ndefines; i++)
 		if (!r.defines[i].used)
-			fprintf(s->err, "msconfig: warning: recipe %s asked nothing named %s (-D %s)\n",
-				r.name, r.defines[i].name, r.defines[i].name);
+			fprintf(s->err,
+				"msconfig: warning: -D %s was not used: recipe %s asked no "
+				"question named %s\n",
+				r.defines[i].name, r.name, r.defines[i].name);
 	if (rc < 0) {
 		if (strncmp(why.data, "recipe ", 7) == 0)
 			fprintf(s->err, "msconfig: %s\n", why.data);
@@ -121,8 +123,13 @@ int mc_verb_run(struct mc_session *s, int argc, char **argv)
 		nothing_written(s);
 		goto out;
 	}
-	/* The check a commit makes, before anything is kept. */
-	if (mc_xml_build_config(r.cfg, &xml, &why) < 0) {
+	/*
+	 * The check a commit makes, before anything is kept, and the bytes it
+	 * would write read back: a recipe can build any byte string, and a
+	 * config.xml that does not parse again must never be written.
+	 */
+	if (mc_xml_build_config(r.cfg, &xml, &why) < 0 ||
+	    mc_xml_validate(xml.data, xml.len, "config.xml", &why) < 0) {
 		fprintf(s->err, "msconfig: recipe %s: the result does not validate: %s\n", r.name,
 			why.data);
 		nothing_written(s);

@@ -67,7 +67,7 @@ bool mc_confirm(struct mc_session *s, const char *question);
 /* Read a line without echo (passwords); NULL at end of input. */
 char *mc_read_secret(const char *prompt);
 
-/* Legacy text forms for `edit` (legacy.c). */
+/* The edit verb (edit.c; the legacy text forms are in legacy.c). */
 int mc_verb_edit(struct mc_session *s, int argc, char **argv);
 
 #endif

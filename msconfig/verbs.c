@@ -26,6 +26,8 @@ int mc_verb_differences(struct mc_session *s, int argc, char **argv);
 int mc_verb_rollback(struct mc_session *s, int argc, char **argv);
 int mc_verb_confirm(struct mc_session *s, int argc, char **argv);
 int mc_write_confirm(struct mc_session *s, const char *comment, long seconds);
+int mc_verb_run(struct mc_session *s, int argc, char **argv);
+void mc_recipe_help(FILE *out);
 
 static int verb_show(struct mc_session *s, int argc, char **argv);
 static int verb_set(struct mc_session *s, int argc, char **argv);
@@ -71,6 +73,12 @@ const struct mc_verb mc_verbs[] = {
 	{"edit", mc_verb_edit, "edit channels|rewrite|mappings|aliases",
 	 "Edit channels, rewrite rules, mapping tables or aliases in their legacy text "
 	 "form with $EDITOR; the result is parsed back and validated.",
+	 MC_VERB_NEEDS_CONFIG},
+	{"run", mc_verb_run, "run RECIPE [-D NAME=VALUE ...] [--dry-run] [-y]",
+	 "Run a Lua recipe (help Recipe_language): all its changes or none; one-shot "
+	 "writes them as one configuration with the comment \"recipe NAME\", the shell "
+	 "keeps them pending for write.  -D answers a question, -y takes the defaults, "
+	 "--dry-run shows the changes and writes nothing.",
 	 MC_VERB_NEEDS_CONFIG},
 	{"check", verb_check, "check",
 	 "Validate the configuration files against the schema without writing anything.",
@@ -655,6 +663,10 @@ static int verb_help(struct mc_session *s, int argc, char **argv)
 	}
 	if (strcasecmp(argv[1], "names") == 0) {
 		fputs(names_help, s->out);
+		return 0;
+	}
+	if (strcasecmp(argv[1], "Recipe_language") == 0) {
+		mc_recipe_help(s->out);
 		return 0;
 	}
 	if (strcasecmp(argv[1], "options") == 0) {

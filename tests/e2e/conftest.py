@@ -45,11 +45,10 @@ USER = pwd.getpwuid(os.getuid()).pw_name
 
 
 def random_offset():
-    """A port offset for a test instance.
+    """A random port offset for a test instance.
 
-    The brief asks for 10000-40000, but the seed's watcher.port is 49994,
-    so any offset above 15541 pushes it past 65535; stay where every
-    default listening port still fits.
+    Not up to 40000: the seed's watcher.port is 49994, so init-config
+    refuses any offset above 15541 (it would push the port past 65535).
     """
     return random.randint(10000, 15000)
 
@@ -320,13 +319,16 @@ def shell_factory(instance):
 
     yield spawn
     for c in children:
-        if c.isalive():
-            c.close(force=True)
+        c.close(force=True)  # kills the child by its PID if it still runs
 
 
 @pytest.fixture
 def msconfig_shell(shell_factory):
-    """pexpect.spawn of msconfig (utf-8, timeout 10) on a fresh instance."""
+    """pexpect.spawn of msconfig (utf-8, timeout 10) on a fresh instance.
+
+    It starts when the fixture is set up, so it loads the configuration as
+    init-config left it; a test that changes the configuration first
+    starts its shell afterwards with shell_factory."""
     return shell_factory()
 
 

@@ -162,20 +162,13 @@ def test_validate(instance):
     assert cp.returncode != 0 and "config.xml:" in cp.stderr
 
 
-def test_restricted_option_is_annotated(instance):
-    cp = instance.configutil("-o", "dispatcher.debug", "-v", "3", check=False)
-    if cp.returncode == 0:
-        assert 'xannotation="RESTRICTED USAGE OPTION"' in instance.config_xml.read_text()
-    assert "restricted" in cp.stderr
-
-
-@pytest.mark.xfail(strict=False, reason="BUG: configutil sets a restricted option with only a "
-                   "warning; issue 3 item 7 and docs/options.md say setting one needs an "
-                   "explicit confirmation (msconfig requires -restricted)")
-def test_restricted_option_needs_confirmation(instance):
+def test_restricted_option_needs_msconfig(instance):
+    """configutil has no confirmation flag, so it refuses restricted options."""
     snap = instance.snapshot()
     cp = instance.configutil("-o", "dispatcher.debug", "-v", "3", check=False)
-    assert cp.returncode != 0
+    assert cp.returncode == 2
+    assert "dispatcher.debug is a restricted option" in cp.stderr
+    assert "use msconfig set -restricted dispatcher.debug VALUE" in cp.stderr
     assert instance.snapshot() == snap
 
 
@@ -191,3 +184,13 @@ def test_language_variant_of_welcomemsg(instance):
     assert instance.configutil("-o", "base.welcomemsg;lang-de", "-v", "Hallo").stdout == \
         "OK SET\n"
     assert instance.value("message_language:de.welcomemsg") == "Hallo"
+
+
+def test_instance_given_by_flag(instance, tmp_path):
+    elsewhere = {"SERVERROOT": str(tmp_path / "nothing-here")}
+    want = f"{143 + instance.offset}\n"
+    for flags in (("-s", instance.root), ("-f", instance.config_xml), ("-f", instance.confdir)):
+        cp = instance.configutil(*flags, "-o", "service.imap.port", env=elsewhere)
+        assert cp.stdout == want, flags
+    cp = instance.configutil("-o", "service.imap.port", env=elsewhere, check=False)
+    assert cp.returncode == 2 and "no configuration in" in cp.stderr

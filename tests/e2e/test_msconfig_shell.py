@@ -1,7 +1,9 @@
 """The interactive msconfig shell, driven through a terminal (pexpect)."""
 import io
+import termios
 
 import pexpect
+import pytest
 
 CLEAN = "msconfig> "
 DIRTY = "msconfig# "
@@ -129,7 +131,7 @@ def test_tab_completes_option_names(instance, msconfig_shell):
     sh.send("1\r")
     sh.expect_exact(DIRTY)
     sh.sendline("diff")
-    sh.expect(r"(added|changed) +role\.imap\.enablesslport(: \d ->)? ?=? ?1")
+    sh.expect_exact("added    role.imap.enablesslport = 1")
     sh.expect_exact(DIRTY)
     # A verb completes too.
     sh.send("dif\t")
@@ -272,3 +274,42 @@ def test_shell_opens_on_a_broken_configuration(instance, shell_factory):
     sh.sendline("show imap.idletimeout")
     sh.expect_exact("role.imap.idletimeout = 41")
     sh.expect_exact(CLEAN)
+
+
+def echo_on(sh):
+    """Is echo on for the shell's terminal?  (The master side reports the pty's modes.)"""
+    return bool(termios.tcgetattr(sh.child_fd)[3] & termios.ECHO)
+
+
+def test_terminal_is_restored_on_exit(msconfig_shell):
+    sh = msconfig_shell
+    assert echo_on(sh)
+    start(sh)
+    sh.sendline("exit")
+    sh.expect(pexpect.EOF)
+    assert echo_on(sh)
+
+
+@pytest.mark.xfail(strict=False, reason="BUG: ^C at the Password: prompt of set -prompt kills "
+                   "msconfig with the terminal left in no-echo mode (mc_read_secret does not "
+                   "restore it on SIGINT; init-config's reader does)")
+def test_interrupt_at_the_password_prompt_restores_echo(msconfig_shell):
+    sh = msconfig_shell
+    start(sh)
+    sh.sendline("set -prompt base.proxyadminpass")
+    sh.expect_exact("Password: ")
+    sh.sendintr()
+    if sh.expect([pexpect.EOF, CLEAN]) == 0:
+        assert echo_on(sh), "msconfig died and left the terminal without echo"
+
+
+@pytest.mark.xfail(strict=False, reason="BUG: ^C in the shell kills msconfig at once and the "
+                   "pending changes are lost without the question that exit and ^D ask")
+def test_interrupt_with_pending_changes_does_not_lose_them(instance, msconfig_shell):
+    sh = msconfig_shell
+    start(sh)
+    sh.sendline("set imap.idletimeout 41")
+    sh.expect_exact(DIRTY)
+    sh.sendintr()
+    i = sh.expect([pexpect.EOF, DIRTY, "Quit anyway"])
+    assert i != 0, "msconfig died on ^C with pending changes"

@@ -46,7 +46,7 @@ for name in optname configxml; do
 		continue
 	fi
 	case $name in
-	optname) maxlen=512 ;;
+	optname) maxlen=256 ;;
 	configxml) maxlen=16384 ;;
 	esac
 	work=$tmp/$name

@@ -445,6 +445,19 @@ static void test_import_by_hand(void)
 		mc_config_free(&c);
 	}
 
+	/* A lone '\' joins nothing: a blank line (found by libFuzzer). */
+	c = import_text(cfg, MC_LEGACY_CHANNELS, "a mx\n\\\n\nb nomx\n", &why);
+	CHECK_MSG(c != NULL, "%s", why.data);
+	mc_config_free(&c);
+	c = import_text(cfg, MC_LEGACY_CHANNELS, " \\\n", &why);
+	CHECK_MSG(c != NULL, "%s", why.data);
+	mc_config_free(&c);
+	c = import_text(cfg, MC_LEGACY_ALIASES, "! c\n\\\n\na: x\n", &why);
+	CHECK_MSG(c != NULL, "%s", why.data);
+	if (c != NULL)
+		CHECK(get(c, "role.alias:a.alias_comment") == NULL);
+	mc_config_free(&c);
+
 	/* An empty text empties that kind. */
 	struct mc_config *rich = rich_config();
 	c = import_text(rich, MC_LEGACY_REWRITE, "", &why);
@@ -582,6 +595,7 @@ static const struct bad bad_texts[] = {
 	{MC_LEGACY_CHANNELS, "tcp_local mx\nhost\nthird\n", "line 3: a channel block has at most two lines"},
 	{MC_LEGACY_CHANNELS, "tcp_local mx\nhost more\n", "line 2: the second line of a channel block holds only"},
 	{MC_LEGACY_CHANNELS, "a mx\n\nb nomx\n\na smtp\n", "line 5: channel a is already defined on line 1"},
+	{MC_LEGACY_CHANNELS, "a maxjobs 2\n\na maxjobs x\n", "line 3: channel a is already defined on line 1"},
 	{MC_LEGACY_CHANNELS, "lonely\n", "line 1: channel lonely has no keyword and no official host name"},
 	{MC_LEGACY_CHANNELS, "x mx\n\nlonely\n! comment\n", "line 3: channel lonely has no keyword"},
 	{MC_LEGACY_CHANNELS, "tcp_local backoff \"pt5m\n", "line 1: a quoted string is not closed"},
