@@ -17,6 +17,7 @@
 #include <ms/optdef.h>
 #include <ms/optkey.h>
 #include <ms/optname.h>
+#include <ms/utf8.h>
 
 struct seg_node {
 	char *seg;   /* "imap", "channel" (named: without ":*") */
@@ -295,6 +296,33 @@ const char *ms_optname_suggest(const char *text)
 	return best;
 }
 
+/*
+ * A suggested template with the user's own group names put back:
+ * "channel:tcp_local.maxjob" -> "channel:tcp_local.maxjobs", not "channel:*.maxjobs".
+ */
+static char *concretize(const char *tmpl, const char *input)
+{
+	struct ms_buf b;
+	const char *in = strchr(input, ':');
+
+	ms_buf_init(&b);
+	for (const char *t = tmpl; *t != '\0'; t++) {
+		if (*t != '*' || in == NULL) {
+			ms_buf_putc(&b, *t);
+			continue;
+		}
+		const char *end = in + 1;
+		while (*end != '\0' && *end != '.')
+			end += (*end == '\\' && end[1] != '\0') ? 2 : 1;
+		if (end == in + 1)
+			ms_buf_putc(&b, '*');
+		else
+			ms_buf_append(&b, in + 1, (size_t)(end - in - 1));
+		in = strchr(end, ':');
+	}
+	return ms_buf_steal(&b);
+}
+
 int ms_optname_parse(const char *text, struct ms_optname *r, struct ms_buf *why)
 {
 	enum ms_scope scope = MS_SCOPE_NONE;
@@ -313,6 +341,10 @@ int ms_optname_parse(const char *text, struct ms_optname *r, struct ms_buf *why)
 	}
 	if (*p == '\0') {
 		ms_buf_setf(why, "empty option name");
+		return -1;
+	}
+	if (!ms_utf8_text(p, false)) {
+		ms_buf_setf(why, "an option name must be UTF-8 text without control characters");
 		return -1;
 	}
 	ok = parse_plain(p, r);
@@ -341,8 +373,11 @@ int ms_optname_parse(const char *text, struct ms_optname *r, struct ms_buf *why)
 	}
 	if (!ok) {
 		const char *s = ms_optname_suggest(p);
-		if (s != NULL)
-			ms_buf_setf(why, "unknown option '%s'; did you mean '%s'?", p, s);
+		if (s != NULL) {
+			char *c = concretize(s, p);
+			ms_buf_setf(why, "unknown option '%s'; did you mean '%s'?", p, c);
+			free(c);
+		}
 		else
 			ms_buf_setf(why, "unknown option '%s' (msconfig help options lists them)",
 				    p);

@@ -117,6 +117,8 @@ static int rollback_to(struct mc_repo *repo, unsigned long seq, const char *comm
 
 	if (mc_repo_load_seq(repo, seq, &cfg, why) < 0)
 		return -1;
+	/* A rollback replaces the active file whatever was done to it by hand. */
+	cfg->loaded_digest = 0;
 	/* A broken active file cannot be "changed since loaded": replace it. */
 	r = mc_repo_commit(repo, cfg, cur > 0 ? (unsigned long)cur : MC_BASE_ANY, comment,
 			   report, why);

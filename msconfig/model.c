@@ -15,6 +15,7 @@
 
 #include <ms/buf.h>
 #include <ms/optdef.h>
+#include <ms/utf8.h>
 
 #include "model.h"
 
@@ -88,6 +89,7 @@ struct mc_config *mc_config_clone(const struct mc_config *cfg)
 		entry_copy(&c->entries[i], &cfg->entries[i]);
 	c->n = cfg->n;
 	c->next_ord = cfg->next_ord;
+	c->loaded_digest = cfg->loaded_digest;
 	return c;
 }
 
@@ -168,12 +170,12 @@ int mc_value_check(const struct ms_optdef *def, const char *display, const char 
 {
 	long long v;
 
-	for (const char *p = value; *p != '\0'; p++) {
-		if ((unsigned char)*p < 0x20 && *p != '\t') {
-			ms_buf_setf(why, "%s: control characters are not allowed in a value",
-				    display);
-			return -1;
-		}
+	if (!ms_utf8_text(value, true)) {
+		ms_buf_setf(why,
+			    "%s: a value must be UTF-8 text without control characters (line "
+			    "breaks included)",
+			    display);
+		return -1;
 	}
 	switch (def->type) {
 	case MS_OPT_TYPE_INTEGER:

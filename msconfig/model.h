@@ -36,6 +36,8 @@ struct mc_config {
 	struct mc_entry *entries;
 	size_t n, cap;
 	size_t next_ord;
+	/* Fingerprint of the config.xml bytes this was loaded from (repo.c), or 0. */
+	unsigned long long loaded_digest;
 };
 
 struct mc_config *mc_config_new(void);

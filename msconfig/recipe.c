@@ -58,9 +58,10 @@ int mc_recipe_define(struct mc_recipe *r, const char *assignment, struct ms_buf 
 	const char *eq = strchr(assignment, '=');
 
 	if (eq == NULL || !valid_answer_name(assignment, (size_t)(eq - assignment))) {
-		ms_buf_setf(why, "-D takes NAME=VALUE with NAME made of letters, digits and _, "
-				 "not '%s'",
-			    assignment);
+		ms_buf_setf(why,
+		            "-D takes NAME=VALUE with NAME made of letters, digits and _, "
+		            "not '%s'",
+		            assignment);
 		return -1;
 	}
 	char *name = ms_xstrndup(assignment, (size_t)(eq - assignment));
@@ -153,8 +154,8 @@ char *mc_recipe_display_name(const char *path)
 
 /* ---- answers ---- */
 
-char *mc_recipe_answer(struct mc_recipe *r, const char *name, const char *question,
-		       const char *def, bool *asked_r, struct ms_buf *why)
+char *mc_recipe_answer(struct mc_recipe *r, const char *name, const char *question, const char *def,
+                       bool *asked_r, struct ms_buf *why)
 {
 	*asked_r = false;
 	for (size_t i = 0; i < r->ndefines; i++) {
@@ -167,9 +168,9 @@ char *mc_recipe_answer(struct mc_recipe *r, const char *name, const char *questi
 		return ms_xstrdup(def);
 	if (!r->tty) {
 		ms_buf_setf(why,
-			    "the recipe asks \"%s\" and there is no terminal to ask on: give the "
-			    "answer with -D %s=VALUE",
-			    question, name);
+		            "the recipe asks \"%s\" and there is no terminal to ask on: give the "
+		            "answer with -D %s=VALUE",
+		            question, name);
 		if (def != NULL)
 			ms_buf_printf(why, " (or -y to take the default '%s')", def);
 		return NULL;
@@ -178,8 +179,8 @@ char *mc_recipe_answer(struct mc_recipe *r, const char *name, const char *questi
 	size_t qlen = strlen(question);
 	fputs(question, r->out);
 	if (def != NULL && *def != '\0')
-		fprintf(r->out, "%s[%s] ", qlen && isspace((unsigned char)question[qlen - 1]) ? "" : " ",
-			def);
+		fprintf(r->out, "%s[%s] ",
+		        qlen && isspace((unsigned char)question[qlen - 1]) ? "" : " ", def);
 	else if (qlen > 0 && !isspace((unsigned char)question[qlen - 1]))
 		fputc(' ', r->out);
 	fflush(r->out);
@@ -193,7 +194,7 @@ char *mc_recipe_answer(struct mc_recipe *r, const char *name, const char *questi
 		if (def != NULL)
 			return ms_xstrdup(def);
 		ms_buf_setf(why, "end of input while asking \"%s\" (-D %s=VALUE answers it)",
-			    question, name);
+		            question, name);
 		return NULL;
 	}
 	if (len > 65536) {
@@ -218,17 +219,17 @@ static void limit_message(struct mc_recipe *r, struct ms_buf *why)
 		size_t limit = r->max_memory ? r->max_memory : MC_RECIPE_MAX_MEMORY;
 		if (limit % (1024 * 1024) == 0)
 			ms_buf_setf(why, "recipe %s stopped: memory limit of %zu MB reached",
-				    r->name ? r->name : "", limit / (1024 * 1024));
+			            r->name ? r->name : "", limit / (1024 * 1024));
 		else
 			ms_buf_setf(why, "recipe %s stopped: memory limit of %zu bytes reached",
-				    r->name ? r->name : "", limit);
+			            r->name ? r->name : "", limit);
 	} else {
-		unsigned long limit = r->max_instructions ? r->max_instructions
-							  : MC_RECIPE_MAX_INSTRUCTIONS;
+		unsigned long limit =
+		    r->max_instructions ? r->max_instructions : MC_RECIPE_MAX_INSTRUCTIONS;
 		ms_buf_setf(why,
-			    "recipe %s stopped: instruction limit reached (infinite loop?) "
-			    "after %lu Lua instructions",
-			    r->name ? r->name : "", limit);
+		            "recipe %s stopped: instruction limit reached (infinite loop?) "
+		            "after %lu Lua instructions",
+		            r->name ? r->name : "", limit);
 	}
 }
 
@@ -243,7 +244,7 @@ static void error_text(lua_State *L, struct ms_buf *out)
 }
 
 int mc_recipe_exec_string(struct mc_recipe *r, const char *source, size_t len,
-			  const char *chunkname, struct ms_buf *why)
+                          const char *chunkname, struct ms_buf *why)
 {
 	int ret = -1;
 
@@ -296,7 +297,7 @@ int mc_recipe_exec(struct mc_recipe *r, struct ms_buf *why)
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > MC_RECIPE_MAX_SIZE) {
 		ms_buf_setf(why, "%s is not a recipe: %s", r->path,
-			    S_ISREG(st.st_mode) ? "larger than 1 MB" : "not a regular file");
+		            S_ISREG(st.st_mode) ? "larger than 1 MB" : "not a regular file");
 		return -1;
 	}
 	ms_buf_init(&src);
@@ -314,36 +315,36 @@ int mc_recipe_exec(struct mc_recipe *r, struct ms_buf *why)
 /* ---- help Recipe_language ---- */
 
 static const char help_intro[] =
-	"Recipes are Lua 5.4 programs that change the configuration:\n"
-	"\n"
-	"  msconfig run RECIPE [-D NAME=VALUE ...] [--dry-run] [-y]\n"
-	"\n"
-	"RECIPE is a file, or a name looked up in $SERVERROOT/config/recipes/ and then\n"
-	"in the recipes shipped with the product (\".lua\" may be left out).\n"
-	"\n"
-	"Transactions.  A recipe edits a copy of the configuration.  When it ends, the\n"
-	"whole result is checked against the schema.  From the command line the result\n"
-	"is written as one configuration with the comment \"recipe NAME\" (nothing when\n"
-	"it changed nothing); in the msconfig shell it stays pending for `write`, as in\n"
-	"the seed.  A syntax error (FILE:LINE), a runtime error, error(...), a value\n"
-	"msconfig refuses, a result the schema refuses or a limit writes nothing and\n"
-	"leaves pending changes as they were.  --dry-run prints the differences and\n"
-	"writes nothing.\n"
-	"\n"
-	"Questions.  read() and prompt() take the answer from -D NAME=VALUE, else the\n"
-	"default when -y is given, else ask on the terminal.  Without a terminal and an\n"
-	"answer the recipe fails and names the -D to give.\n"
-	"\n"
-	"Sandbox.  Only the base, string, table, math and utf8 libraries: no io, os,\n"
-	"require, debug, dofile or loadfile; load() takes text only.  A recipe is\n"
-	"stopped after 50 million Lua instructions or 64 MB of memory.\n"
-	"\n"
-	"The language is Lua: lists are tables and 1-based, as in the seed; `..`\n"
-	"concatenates; `while true do ... if c then break end ... end` is the seed's\n"
-	"loop/exitif.  Values are strings (\"0\"/\"1\" for booleans, \"\" for a flag).\n"
-	"error(message) stops the recipe.\n"
-	"\n"
-	"Built-in functions ([seed] as in the seed's recipe language, [added] ours):\n";
+    "Recipes are Lua 5.4 programs that change the configuration:\n"
+    "\n"
+    "  msconfig run RECIPE [-D NAME=VALUE ...] [--dry-run] [-y]\n"
+    "\n"
+    "RECIPE is a file, or a name looked up in $SERVERROOT/config/recipes/ and then\n"
+    "in the recipes shipped with the product (\".lua\" may be left out).\n"
+    "\n"
+    "Transactions.  A recipe edits a copy of the configuration.  When it ends, the\n"
+    "whole result is checked against the schema.  From the command line the result\n"
+    "is written as one configuration with the comment \"recipe NAME\" (nothing when\n"
+    "it changed nothing); in the msconfig shell it stays pending for `write`, as in\n"
+    "the seed.  A syntax error (FILE:LINE), a runtime error, error(...), a value\n"
+    "msconfig refuses, a result the schema refuses or a limit writes nothing and\n"
+    "leaves pending changes as they were.  --dry-run prints the differences and\n"
+    "writes nothing.\n"
+    "\n"
+    "Questions.  read() and prompt() take the answer from -D NAME=VALUE, else the\n"
+    "default when -y is given, else ask on the terminal.  Without a terminal and an\n"
+    "answer the recipe fails and names the -D to give.\n"
+    "\n"
+    "Sandbox.  Only the base, string, table, math and utf8 libraries: no io, os,\n"
+    "require, debug, dofile or loadfile; load() takes text only.  A recipe is\n"
+    "stopped after 50 million Lua instructions or 64 MB of memory.\n"
+    "\n"
+    "The language is Lua: lists are tables and 1-based, as in the seed; `..`\n"
+    "concatenates; `while true do ... if c then break end ... end` is the seed's\n"
+    "loop/exitif.  Values are strings (\"0\"/\"1\" for booleans, \"\" for a flag).\n"
+    "error(message) stops the recipe.\n"
+    "\n"
+    "Built-in functions ([seed] as in the seed's recipe language, [added] ours):\n";
 
 /* Print text indented, wrapped before column 79. */
 static void wrap(FILE *out, const char *text, int indent)
@@ -372,7 +373,7 @@ void mc_recipe_help(FILE *out)
 	fputs(help_intro, out);
 	for (const struct mc_recipe_builtin *b = mc_recipe_builtins; b->name != NULL; b++) {
 		fprintf(out, "\n  %s  [%s]\n", b->shape,
-			b->origin == MC_RECIPE_SEED ? "seed" : "added");
+		        b->origin == MC_RECIPE_SEED ? "seed" : "added");
 		wrap(out, b->help, 6);
 	}
 	fputs("\nSee also docs/recipes.md and the recipes shipped in recipes/.\n", out);

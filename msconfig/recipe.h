@@ -2,19 +2,24 @@
  * recipe: the Lua 5.4 recipe engine behind `msconfig run`.
  *
  * A recipe is a Lua program that edits one struct mc_config through the
- * built-ins of recipe_api.c (the seed's recipe functions under their seed
- * names and argument shapes, plus our additions).  The engine owns:
+ * built-ins listed in recipe_api.c (the seed's recipe functions under their
+ * seed names and argument shapes, plus our additions; those that edit
+ * groups, mappings, rewrite rules and aliases are in recipe_edit.c).  The
+ * engine owns:
  *
  *   - finding a recipe: a path, else $SERVERROOT/config/recipes/NAME, else
  *     the shipped DATADIR/recipes/NAME, each with and without ".lua";
  *   - the sandbox (recipe_sandbox.c): only the base, string, table, math and
  *     utf8 libraries; no io, os, package/require, debug, dofile, loadfile or
- *     string.dump; load() accepts text only.  An instruction limit (count
- *     hook) and a memory limit (the state's allocator) stop a runaway recipe;
+ *     string.dump; load() accepts text only; no __gc metamethods (Lua runs
+ *     finalizers with hooks off).  An instruction limit (count hook) and a
+ *     memory limit (the state's allocator) stop a runaway recipe;
  *   - answers to questions: read() and prompt() take -D NAME=VALUE first,
  *     then the default under -y, then the terminal; with no terminal and no
  *     answer the recipe fails with a message naming the -D flag to give;
- *   - the transaction rule (mc_verb_run): the recipe edits a clone of the
+ *   - the transaction rule (mc_verb_run, in recipe_verb.c, which is part of
+ *     the msconfig program because it commits through the session; the rest
+ *     is in libmsconfig): the recipe edits a clone of the
  *     session's work configuration.  Any failure (Lua syntax error, runtime
  *     error, error(), a value the model refuses, a result the schema
  *     refuses, a limit) discards the clone: nothing is written and the
@@ -44,9 +49,9 @@ struct mc_config;
 struct mc_session;
 
 /* Limits of one run (defaults; the unit test uses smaller ones). */
-#define MC_RECIPE_MAX_INSTRUCTIONS 50000000UL   /* Lua VM instructions */
-#define MC_RECIPE_MAX_MEMORY (64UL * 1024 * 1024) /* bytes held by the state */
-#define MC_RECIPE_MAX_SIZE (1024 * 1024)         /* bytes of recipe source */
+#define MC_RECIPE_MAX_INSTRUCTIONS 50000000UL           /* Lua VM instructions */
+#define MC_RECIPE_MAX_MEMORY       (64UL * 1024 * 1024) /* bytes held by the state */
+#define MC_RECIPE_MAX_SIZE         (1024 * 1024)        /* bytes of recipe source */
 /* Instructions between two checks of the count hook. */
 #define MC_RECIPE_HOOK_PERIOD 1000
 
@@ -63,14 +68,14 @@ struct mc_recipe_define {
  */
 struct mc_recipe {
 	/* set by the caller */
-	char *name;               /* display name: file name without ".lua" */
-	char *path;               /* the file run (chunk name for messages) */
-	struct mc_config *cfg;    /* the configuration the recipe edits */
-	FILE *in;                 /* answers when tty (stdin) */
-	FILE *out;                /* print, write, questions */
-	FILE *err;                /* warn, notes */
-	bool tty;                 /* questions may be asked on in/out */
-	bool yes;                 /* -y: take every default */
+	char *name;            /* display name: file name without ".lua" */
+	char *path;            /* the file run (chunk name for messages) */
+	struct mc_config *cfg; /* the configuration the recipe edits */
+	FILE *in;              /* answers when tty (stdin) */
+	FILE *out;             /* print, write, questions */
+	FILE *err;             /* warn, notes */
+	bool tty;              /* questions may be asked on in/out */
+	bool yes;              /* -y: take every default */
 	struct mc_recipe_define *defines;
 	size_t ndefines;
 	unsigned long max_instructions; /* 0: MC_RECIPE_MAX_INSTRUCTIONS */
@@ -80,11 +85,11 @@ struct mc_recipe {
 	struct lua_State *L;
 	unsigned long instructions; /* counted by the hook, in periods */
 	size_t mem_used;
-	bool instr_hit;             /* the instruction limit stopped the recipe */
-	bool mem_hit;               /* an allocation was refused */
-	unsigned nreads;            /* unnamed read() calls so far (READn) */
-	char *description;          /* description("...") */
-	char **keywords;            /* keywords({...}) */
+	bool instr_hit;    /* the instruction limit stopped the recipe */
+	bool mem_hit;      /* an allocation was refused */
+	unsigned nreads;   /* unnamed read() calls so far (READn) */
+	char *description; /* description("...") */
+	char **keywords;   /* keywords({...}) */
 	size_t nkeywords;
 };
 
@@ -119,14 +124,14 @@ char *mc_recipe_display_name(const char *path);
 int mc_recipe_exec(struct mc_recipe *r, struct ms_buf *why);
 /* The same with the source given as text (tests); chunkname names it in messages. */
 int mc_recipe_exec_string(struct mc_recipe *r, const char *source, size_t len,
-			  const char *chunkname, struct ms_buf *why);
+                          const char *chunkname, struct ms_buf *why);
 
 /* `run RECIPE [-D NAME=VALUE ...] [--dry-run] [-y]`: the verb of mc_verbs[]. */
 int mc_verb_run(struct mc_session *s, int argc, char **argv);
 /* The reference printed by `help Recipe_language` (built from the built-ins table). */
 void mc_recipe_help(FILE *out);
 
-/* ---- shared by recipe.c, recipe_api.c and recipe_sandbox.c ---- */
+/* ---- shared by recipe.c, recipe_api.c, recipe_edit.c and recipe_sandbox.c ---- */
 
 /* Where a built-in comes from. */
 enum mc_recipe_origin {
@@ -138,9 +143,9 @@ enum mc_recipe_origin {
 struct mc_recipe_builtin {
 	const char *name;
 	int (*fn)(struct lua_State *L);
-	const char *shape;  /* "set_option(name[, value])" */
+	const char *shape; /* "set_option(name[, value])" */
 	enum mc_recipe_origin origin;
-	const char *help;   /* one paragraph */
+	const char *help; /* one paragraph */
 };
 
 /* The built-ins table (recipe_api.c), ended by a NULL name. */
@@ -165,8 +170,8 @@ void mc_recipe_register(struct lua_State *L);
  * takes the default.  *asked_r tells whether the terminal answered (a bad
  * answer can then be asked again).  Validation is the caller's.
  */
-char *mc_recipe_answer(struct mc_recipe *r, const char *name, const char *question,
-		       const char *def, bool *asked_r, struct ms_buf *why);
+char *mc_recipe_answer(struct mc_recipe *r, const char *name, const char *question, const char *def,
+                       bool *asked_r, struct ms_buf *why);
 
 /* ---- internal to the built-ins (recipe_api.c and recipe_edit.c) ---- */
 
@@ -184,11 +189,11 @@ void mc_recipe_make_name(struct ms_optname *n, enum ms_opt id, const char *name0
  * Returns their count.
  */
 size_t mc_recipe_values_key(const struct mc_config *cfg, const char *key, enum ms_scope scope,
-			    size_t **idx_r);
+                            size_t **idx_r);
 size_t mc_recipe_values(const struct mc_config *cfg, const struct ms_optname *n, size_t **idx_r);
 /* Set n to the Lua value at idx in cfg, as set_option does.  0, or -1 with why. */
 int mc_recipe_set_value(struct lua_State *L, struct mc_config *cfg, const struct ms_optname *n,
-			int idx, struct ms_buf *why);
+                        int idx, struct ms_buf *why);
 
 /* True when s is valid UTF-8 (values must be: config.xml is UTF-8). */
 bool mc_recipe_utf8_ok(const char *s);

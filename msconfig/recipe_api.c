@@ -95,13 +95,13 @@ static void check_name(lua_State *L, int idx, struct ms_optname *n)
 /* Indexes of the values of key, ordered, where they take effect: the named
  * scope, else instance when set there, else role.  Caller frees. */
 size_t mc_recipe_values_key(const struct mc_config *cfg, const char *key, enum ms_scope scope,
-			size_t **idx_r)
+                            size_t **idx_r)
 {
 	size_t *idx = ms_xcalloc(cfg->n + 1, sizeof(*idx)), n = 0;
 
 	if (scope == MS_SCOPE_NONE)
 		scope = mc_config_find(cfg, MS_SCOPE_INSTANCE, key) >= 0 ? MS_SCOPE_INSTANCE
-									   : MS_SCOPE_ROLE;
+		                                                         : MS_SCOPE_ROLE;
 	for (size_t i = 0; i < cfg->n; i++)
 		if (cfg->entries[i].name.scope == scope && strcmp(cfg->entries[i].key, key) == 0)
 			idx[n++] = i;
@@ -117,8 +117,7 @@ size_t mc_recipe_values_key(const struct mc_config *cfg, const char *key, enum m
 	return n;
 }
 
-size_t mc_recipe_values(const struct mc_config *cfg, const struct ms_optname *n,
-			   size_t **idx_r)
+size_t mc_recipe_values(const struct mc_config *cfg, const struct ms_optname *n, size_t **idx_r)
 {
 	struct ms_buf key;
 	ms_buf_init(&key);
@@ -134,7 +133,7 @@ size_t mc_recipe_values(const struct mc_config *cfg, const struct ms_optname *n,
  * booleans, as `set NAME` does.
  */
 static char *value_of(lua_State *L, int idx, const struct ms_optdef *def, const char *display,
-		      struct ms_buf *why)
+                      struct ms_buf *why)
 {
 	switch (lua_type(L, idx)) {
 	case LUA_TNONE:
@@ -166,7 +165,7 @@ static char *value_of(lua_State *L, int idx, const struct ms_optdef *def, const 
 		return ms_xstrdup(lua_tostring(L, idx));
 	default:
 		ms_buf_setf(why, "%s takes a string value, not a %s", display,
-			    luaL_typename(L, idx));
+		            luaL_typename(L, idx));
 		return NULL;
 	}
 }
@@ -176,8 +175,11 @@ bool mc_recipe_utf8_ok(const char *s)
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p != '\0') {
-		size_t n = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2
-				   : (*p & 0xF8) == 0xF0 ? 3 : 4;
+		size_t n = *p < 0x80             ? 0
+		           : (*p & 0xE0) == 0xC0 ? 1
+		           : (*p & 0xF0) == 0xE0 ? 2
+		           : (*p & 0xF8) == 0xF0 ? 3
+		                                 : 4;
 		if (n == 4 || (n == 1 && *p < 0xC2))
 			return false;
 		unsigned long c = n == 0 ? *p : *p & (0x3F >> n);
@@ -196,7 +198,7 @@ bool mc_recipe_utf8_ok(const char *s)
 
 /* Set n = value idx in cfg; 0, or -1 with why.  Notes go to the run's err. */
 int mc_recipe_set_value(lua_State *L, struct mc_config *cfg, const struct ms_optname *n, int idx,
-		     struct ms_buf *why)
+                        struct ms_buf *why)
 {
 	struct ms_buf disp, notes;
 	int ret = -1;
@@ -210,8 +212,7 @@ int mc_recipe_set_value(lua_State *L, struct mc_config *cfg, const struct ms_opt
 		free(value);
 		value = NULL;
 	}
-	if (value != NULL &&
-	    mc_config_set(cfg, n, value, 0, mc_user_name(), &notes, why) == 0) {
+	if (value != NULL && mc_config_set(cfg, n, value, 0, mc_user_name(), &notes, why) == 0) {
 		struct mc_recipe *r = mc_recipe_of(L);
 		fflush(r->out);
 		fputs(notes.data, r->err);
@@ -430,10 +431,10 @@ static int bi_prompt(lua_State *L)
 			return 1;
 		if (!asked)
 			return luaL_error(L, "the answer '%s' to %s is not valid: %s",
-					  lua_tostring(L, -2), name, lua_tostring(L, -1));
+			                  lua_tostring(L, -2), name, lua_tostring(L, -1));
 		fflush(r->out);
 		fprintf(r->err, "'%s' is not valid: %s\n", lua_tostring(L, -2),
-			lua_tostring(L, -1));
+		        lua_tostring(L, -1));
 		lua_settop(L, 4);
 	}
 	return luaL_error(L, "no valid answer to %s after 5 tries", name);
@@ -629,125 +630,124 @@ static int bi_version(lua_State *L)
 /* ---- the table ---- */
 
 const struct mc_recipe_builtin mc_recipe_builtins[] = {
-	/* options */
-	{"set_option", bi_set_option, "set_option(name[, value])", MC_RECIPE_SEED,
-	 "Set an option, as msconfig set does: role./instance. placement, value "
-	 "checks, exclusive families; a multi-valued option gets the value appended "
-	 "unless it is already there.  With one argument a flag is set and a boolean "
-	 "turned on.  Values are strings; numbers and true/false are converted."},
-	{"get_option", bi_get_option, "get_option(name[, default])", MC_RECIPE_ADDED,
-	 "The value in effect (instance before role): a string, or a list for a "
-	 "multi-valued option; \"\" for a flag that is set.  When unset: default "
-	 "if given, else the schema default, else nil."},
-	{"delete_option", bi_delete_option, "delete_option(name[, value])", MC_RECIPE_ADDED,
-	 "Remove an option (only that value of a multi-valued one); without role. "
-	 "or instance. from both.  Returns the number of values removed."},
-	{"exists_option", bi_exists_option, "exists_option(name)", MC_RECIPE_ADDED,
-	 "True when the option is set (in role or instance, or where the name says)."},
-	{"list_options", bi_list_options, "list_options([pattern])", MC_RECIPE_ADDED,
-	 "The names (with role./instance.) of the options set that match the glob "
-	 "pattern, as msconfig show matches them; default \"*\"."},
-	/* channels and groups */
-	{"add_channel", mc_recipe_edit_add_channel, "add_channel(name, optlist)", MC_RECIPE_SEED,
-	 "Create channel:NAME with the options of optlist, the seed's flat list "
-	 "{\"flagtransfer\", \"\", \"official_host_name\", \"x-daemon\", ...} (\"\" for a "
-	 "flag) or a Lua table {official_host_name = \"x-daemon\"}; an existing channel "
-	 "keeps its other options.  All or nothing."},
-	{"delete_channel", mc_recipe_edit_delete_channel, "delete_channel(name)", MC_RECIPE_SEED,
-	 "Remove the channel and every option of it; returns how many were removed."},
-	{"exists_channel", mc_recipe_edit_exists_channel, "exists_channel(name)", MC_RECIPE_SEED,
-	 "True when the channel has at least one option."},
-	{"get_channel", mc_recipe_edit_get_channel, "get_channel(name)", MC_RECIPE_ADDED,
-	 "The channel's options as a flat list {name, value, ...}."},
-	{"list_channels", mc_recipe_edit_list_channels, "list_channels()", MC_RECIPE_ADDED,
-	 "The names of the channels, sorted."},
-	{"add_group", mc_recipe_edit_add_group, "add_group(path, optlist)", MC_RECIPE_SEED,
-	 "Set the options of optlist under a group path such as "
-	 "\"dispatcher.service:LMTPSS\"; the same list forms as add_channel.  All or "
-	 "nothing."},
-	{"delete_group", mc_recipe_edit_delete_group, "delete_group(path)", MC_RECIPE_SEED,
-	 "Remove every option under the group path; returns how many were removed."},
-	{"exists_group", mc_recipe_edit_exists_group, "exists_group(path)", MC_RECIPE_SEED,
-	 "True when an option is set under the group path."},
-	{"get_group", mc_recipe_edit_get_group, "get_group(path)", MC_RECIPE_ADDED,
-	 "The options under the group path as a flat list {name, value, ...}."},
-	{"list_groups", mc_recipe_edit_list_groups, "list_groups(type)", MC_RECIPE_ADDED,
-	 "The names of the named groups of a type, such as \"dispatcher.service\" or "
-	 "\"partition\", sorted."},
-	/* mapping tables */
-	{"get_mapping", mc_recipe_edit_get_mapping, "get_mapping(name)", MC_RECIPE_SEED,
-	 "The entries of a mapping table as the seed's flat optlist {pattern1, "
-	 "template1, pattern2, template2, ...}, in order; {} when there is none."},
-	{"exists_optlist", bi_exists_optlist, "exists_optlist(list, key)", MC_RECIPE_SEED,
-	 "True when key is one of the names (odd positions) of a flat optlist, or the "
-	 "first element of one of its pairs."},
-	{"prepend_mapping", mc_recipe_edit_prepend_mapping, "prepend_mapping(name, {pattern, template})",
-	 MC_RECIPE_SEED,
-	 "Put entries at the front of a mapping table, creating it if needed; several "
-	 "pairs keep their order.  An entry already in the table stays where it is."},
-	{"append_mapping", mc_recipe_edit_append_mapping, "append_mapping(name, {pattern, template})",
-	 MC_RECIPE_ADDED, "Put entries at the end of a mapping table (no duplicates)."},
-	{"delete_mapping", mc_recipe_edit_delete_mapping, "delete_mapping(name[, {pattern, template}])",
-	 MC_RECIPE_ADDED,
-	 "Remove the listed entries, or the whole table; returns how many were removed."},
-	{"exists_mapping", mc_recipe_edit_exists_mapping, "exists_mapping(name)", MC_RECIPE_ADDED,
-	 "True when the mapping table has an entry."},
-	/* rewrite rules */
-	{"append_rewrites", mc_recipe_edit_append_rewrites, "append_rewrites({pattern, template})",
-	 MC_RECIPE_SEED,
-	 "Add rewrite rules at the end of the list.  A rule that is already there is "
-	 "not added again, so a recipe can run twice (the seed appended blindly)."},
-	{"prepend_rewrites", mc_recipe_edit_prepend_rewrites, "prepend_rewrites({pattern, template})",
-	 MC_RECIPE_ADDED, "Add rewrite rules at the front of the list (no duplicates)."},
-	{"get_rewrites", mc_recipe_edit_get_rewrites, "get_rewrites()", MC_RECIPE_ADDED,
-	 "The rewrite rules as a flat list {pattern, template, ...}, in order; find one "
-	 "with exists_optlist(get_rewrites(), pattern)."},
-	{"delete_rewrites", mc_recipe_edit_delete_rewrites, "delete_rewrites({pattern, template})",
-	 MC_RECIPE_ADDED, "Remove the listed rewrite rules; returns how many were removed."},
-	/* aliases */
-	{"add_alias", mc_recipe_edit_add_alias, "add_alias(name, address or {address, ...})",
-	 MC_RECIPE_ADDED, "Add addresses to alias:NAME (no duplicates)."},
-	{"get_alias", mc_recipe_edit_get_alias, "get_alias(name)", MC_RECIPE_ADDED,
-	 "The addresses of an alias, a list ({} when there is none)."},
-	{"delete_alias", mc_recipe_edit_delete_alias, "delete_alias(name[, address])", MC_RECIPE_ADDED,
-	 "Remove one address, or the whole alias; returns how many were removed."},
-	{"exists_alias", mc_recipe_edit_exists_alias, "exists_alias(name)", MC_RECIPE_ADDED,
-	 "True when the alias has an address."},
-	/* questions and output */
-	{"read", bi_read, "read(prompt[, name])", MC_RECIPE_SEED,
-	 "Ask for one line and return it without the newline (\"\" for an empty line). "
-	 "Answered by -D NAME=VALUE when given; unnamed reads are READ1, READ2, ... in "
-	 "the order asked.  -y answers \"\".  Without a terminal and an answer the "
-	 "recipe fails and names the -D to give.  The name argument is ours."},
-	{"prompt", bi_prompt, "prompt(name, question[, default[, validator]])",
-	 MC_RECIPE_ADDED,
-	 "Ask a question answered by -D NAME=VALUE, else the default under -y, else "
-	 "on the terminal (an empty line takes the default).  validator is a function "
-	 "returning true, or false and a reason; or a Lua pattern the whole answer must "
-	 "match.  A terminal answer that fails is asked again; any other fails the recipe."},
-	{"print", bi_print, "print(...)", MC_RECIPE_SEED,
-	 "Write the arguments to standard output exactly, with no separator and no "
-	 "newline added (the seed's print: give \"\\n\" yourself)."},
-	{"write", bi_print, "write(...)", MC_RECIPE_SEED,
-	 "The same as print.  It does not commit anything: see the transaction rule."},
-	{"warn", bi_warn, "warn(...)", MC_RECIPE_SEED,
-	 "Write the arguments to standard error, with a newline added when missing."},
-	{"length", bi_length, "length(x)", MC_RECIPE_SEED,
-	 "Characters of a string, elements of a list; 0 for nil."},
-	{"push", bi_push, "push(list, value, ...)", MC_RECIPE_SEED,
-	 "Append values to a list in place and return it (Icon's push prepends; the "
-	 "samples need only \"add\")."},
-	{"description", bi_description, "description(text)", MC_RECIPE_SEED,
-	 "Record the recipe's one-line description."},
-	{"keywords", bi_keywords, "keywords({word, ...})", MC_RECIPE_SEED,
-	 "Record the recipe's keywords."},
-	/* host facts */
-	{"hostname", bi_hostname, "hostname()", MC_RECIPE_ADDED,
-	 "base.hostname, else the system's host name."},
-	{"defaultdomain", bi_defaultdomain, "defaultdomain()", MC_RECIPE_ADDED,
-	 "base.defaultdomain, else the domain part of hostname(), else nil."},
-	{"version", bi_version, "version()", MC_RECIPE_ADDED, "The product version."},
-	{NULL, NULL, NULL, 0, NULL},
+    /* options */
+    {"set_option", bi_set_option, "set_option(name[, value])", MC_RECIPE_SEED,
+     "Set an option, as msconfig set does: role./instance. placement, value "
+     "checks, exclusive families; a multi-valued option gets the value appended "
+     "unless it is already there.  With one argument a flag is set and a boolean "
+     "turned on.  Values are strings; numbers and true/false are converted."},
+    {"get_option", bi_get_option, "get_option(name[, default])", MC_RECIPE_ADDED,
+     "The value in effect (instance before role): a string, or a list for a "
+     "multi-valued option; \"\" for a flag that is set.  When unset: default "
+     "if given, else the schema default, else nil."},
+    {"delete_option", bi_delete_option, "delete_option(name[, value])", MC_RECIPE_ADDED,
+     "Remove an option (only that value of a multi-valued one); without role. "
+     "or instance. from both.  Returns the number of values removed."},
+    {"exists_option", bi_exists_option, "exists_option(name)", MC_RECIPE_ADDED,
+     "True when the option is set (in role or instance, or where the name says)."},
+    {"list_options", bi_list_options, "list_options([pattern])", MC_RECIPE_ADDED,
+     "The names (with role./instance.) of the options set that match the glob "
+     "pattern, as msconfig show matches them; default \"*\"."},
+    /* channels and groups */
+    {"add_channel", mc_recipe_edit_add_channel, "add_channel(name, optlist)", MC_RECIPE_SEED,
+     "Create channel:NAME with the options of optlist, the seed's flat list "
+     "{\"flagtransfer\", \"\", \"official_host_name\", \"x-daemon\", ...} (\"\" for a "
+     "flag) or a Lua table {official_host_name = \"x-daemon\"}; an existing channel "
+     "keeps its other options.  All or nothing."},
+    {"delete_channel", mc_recipe_edit_delete_channel, "delete_channel(name)", MC_RECIPE_SEED,
+     "Remove the channel and every option of it; returns how many were removed."},
+    {"exists_channel", mc_recipe_edit_exists_channel, "exists_channel(name)", MC_RECIPE_SEED,
+     "True when the channel has at least one option."},
+    {"get_channel", mc_recipe_edit_get_channel, "get_channel(name)", MC_RECIPE_ADDED,
+     "The channel's options as a flat list {name, value, ...}."},
+    {"list_channels", mc_recipe_edit_list_channels, "list_channels()", MC_RECIPE_ADDED,
+     "The names of the channels, sorted."},
+    {"add_group", mc_recipe_edit_add_group, "add_group(path, optlist)", MC_RECIPE_SEED,
+     "Set the options of optlist under a group path such as "
+     "\"dispatcher.service:LMTPSS\"; the same list forms as add_channel.  All or "
+     "nothing."},
+    {"delete_group", mc_recipe_edit_delete_group, "delete_group(path)", MC_RECIPE_SEED,
+     "Remove every option under the group path; returns how many were removed."},
+    {"exists_group", mc_recipe_edit_exists_group, "exists_group(path)", MC_RECIPE_SEED,
+     "True when an option is set under the group path."},
+    {"get_group", mc_recipe_edit_get_group, "get_group(path)", MC_RECIPE_ADDED,
+     "The options under the group path as a flat list {name, value, ...}."},
+    {"list_groups", mc_recipe_edit_list_groups, "list_groups(type)", MC_RECIPE_ADDED,
+     "The names of the named groups of a type, such as \"dispatcher.service\" or "
+     "\"partition\", sorted."},
+    /* mapping tables */
+    {"get_mapping", mc_recipe_edit_get_mapping, "get_mapping(name)", MC_RECIPE_SEED,
+     "The entries of a mapping table as the seed's flat optlist {pattern1, "
+     "template1, pattern2, template2, ...}, in order; {} when there is none."},
+    {"exists_optlist", bi_exists_optlist, "exists_optlist(list, key)", MC_RECIPE_SEED,
+     "True when key is one of the names (odd positions) of a flat optlist, or the "
+     "first element of one of its pairs."},
+    {"prepend_mapping", mc_recipe_edit_prepend_mapping,
+     "prepend_mapping(name, {pattern, template})", MC_RECIPE_SEED,
+     "Put entries at the front of a mapping table, creating it if needed; several "
+     "pairs keep their order.  An entry already in the table stays where it is."},
+    {"append_mapping", mc_recipe_edit_append_mapping, "append_mapping(name, {pattern, template})",
+     MC_RECIPE_ADDED, "Put entries at the end of a mapping table (no duplicates)."},
+    {"delete_mapping", mc_recipe_edit_delete_mapping, "delete_mapping(name[, {pattern, template}])",
+     MC_RECIPE_ADDED,
+     "Remove the listed entries, or the whole table; returns how many were removed."},
+    {"exists_mapping", mc_recipe_edit_exists_mapping, "exists_mapping(name)", MC_RECIPE_ADDED,
+     "True when the mapping table has an entry."},
+    /* rewrite rules */
+    {"append_rewrites", mc_recipe_edit_append_rewrites, "append_rewrites({pattern, template})",
+     MC_RECIPE_SEED,
+     "Add rewrite rules at the end of the list.  A rule that is already there is "
+     "not added again, so a recipe can run twice (the seed appended blindly)."},
+    {"prepend_rewrites", mc_recipe_edit_prepend_rewrites, "prepend_rewrites({pattern, template})",
+     MC_RECIPE_ADDED, "Add rewrite rules at the front of the list (no duplicates)."},
+    {"get_rewrites", mc_recipe_edit_get_rewrites, "get_rewrites()", MC_RECIPE_ADDED,
+     "The rewrite rules as a flat list {pattern, template, ...}, in order; find one "
+     "with exists_optlist(get_rewrites(), pattern)."},
+    {"delete_rewrites", mc_recipe_edit_delete_rewrites, "delete_rewrites({pattern, template})",
+     MC_RECIPE_ADDED, "Remove the listed rewrite rules; returns how many were removed."},
+    /* aliases */
+    {"add_alias", mc_recipe_edit_add_alias, "add_alias(name, address or {address, ...})",
+     MC_RECIPE_ADDED, "Add addresses to alias:NAME (no duplicates)."},
+    {"get_alias", mc_recipe_edit_get_alias, "get_alias(name)", MC_RECIPE_ADDED,
+     "The addresses of an alias, a list ({} when there is none)."},
+    {"delete_alias", mc_recipe_edit_delete_alias, "delete_alias(name[, address])", MC_RECIPE_ADDED,
+     "Remove one address, or the whole alias; returns how many were removed."},
+    {"exists_alias", mc_recipe_edit_exists_alias, "exists_alias(name)", MC_RECIPE_ADDED,
+     "True when the alias has an address."},
+    /* questions and output */
+    {"read", bi_read, "read(prompt[, name])", MC_RECIPE_SEED,
+     "Ask for one line and return it without the newline (\"\" for an empty line). "
+     "Answered by -D NAME=VALUE when given; unnamed reads are READ1, READ2, ... in "
+     "the order asked.  -y answers \"\".  Without a terminal and an answer the "
+     "recipe fails and names the -D to give.  The name argument is ours."},
+    {"prompt", bi_prompt, "prompt(name, question[, default[, validator]])", MC_RECIPE_ADDED,
+     "Ask a question answered by -D NAME=VALUE, else the default under -y, else "
+     "on the terminal (an empty line takes the default).  validator is a function "
+     "returning true, or false and a reason; or a Lua pattern the whole answer must "
+     "match.  A terminal answer that fails is asked again; any other fails the recipe."},
+    {"print", bi_print, "print(...)", MC_RECIPE_SEED,
+     "Write the arguments to standard output exactly, with no separator and no "
+     "newline added (the seed's print: give \"\\n\" yourself)."},
+    {"write", bi_print, "write(...)", MC_RECIPE_SEED,
+     "The same as print.  It does not commit anything: see the transaction rule."},
+    {"warn", bi_warn, "warn(...)", MC_RECIPE_SEED,
+     "Write the arguments to standard error, with a newline added when missing."},
+    {"length", bi_length, "length(x)", MC_RECIPE_SEED,
+     "Characters of a string, elements of a list; 0 for nil."},
+    {"push", bi_push, "push(list, value, ...)", MC_RECIPE_SEED,
+     "Append values to a list in place and return it (Icon's push prepends; the "
+     "samples need only \"add\")."},
+    {"description", bi_description, "description(text)", MC_RECIPE_SEED,
+     "Record the recipe's one-line description."},
+    {"keywords", bi_keywords, "keywords({word, ...})", MC_RECIPE_SEED,
+     "Record the recipe's keywords."},
+    /* host facts */
+    {"hostname", bi_hostname, "hostname()", MC_RECIPE_ADDED,
+     "base.hostname, else the system's host name."},
+    {"defaultdomain", bi_defaultdomain, "defaultdomain()", MC_RECIPE_ADDED,
+     "base.defaultdomain, else the domain part of hostname(), else nil."},
+    {"version", bi_version, "version()", MC_RECIPE_ADDED, "The product version."},
+    {NULL, NULL, NULL, 0, NULL},
 };
 
 void mc_recipe_register(lua_State *L)

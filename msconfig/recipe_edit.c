@@ -151,8 +151,8 @@ static int group_parse(const char *text, struct group_ref *g, struct ms_buf *why
 	}
 	ms_buf_deinit(&tmpl);
 	if (g->tmpl == NULL) {
-		ms_buf_setf(why, "'%s' is not a group of options (msconfig help options lists them)",
-			    text);
+		ms_buf_setf(
+		    why, "'%s' is not a group of options (msconfig help options lists them)", text);
 		free(alias);
 		return -1;
 	}
@@ -253,7 +253,7 @@ static int add_one(lua_State *L, struct mc_config *copy, const char *path, struc
 
 	if (lua_type(L, -2) != LUA_TSTRING) {
 		ms_buf_setf(why, "option names in the list must be strings, not %s",
-			    luaL_typename(L, -2));
+		            luaL_typename(L, -2));
 		return -1;
 	}
 	ms_buf_init(&text);
@@ -280,7 +280,7 @@ static void add_optlist(lua_State *L, const char *path, int idx)
 	lua_Integer len = (lua_Integer)lua_rawlen(L, idx);
 	if (len % 2 != 0)
 		luaL_error(L, "the option list must alternate names and values (%d elements)",
-			   (int)len);
+		           (int)len);
 	ms_buf_init(&why);
 	struct mc_config *copy = mc_recipe_edit_begin(L);
 	if (len > 0) {
@@ -303,9 +303,10 @@ static void add_optlist(lua_State *L, const char *path, int idx)
 			lua_pop(L, 1);
 	}
 	if (r == 0 && count == 0) {
-		ms_buf_setf(&why, "%s: the option list is empty (a group exists only through its "
-				  "options)",
-			    path);
+		ms_buf_setf(&why,
+		            "%s: the option list is empty (a group exists only through its "
+		            "options)",
+		            path);
 		r = -1;
 	}
 	if (r != 0) {
@@ -418,7 +419,6 @@ int mc_recipe_edit_get_channel(lua_State *L)
 	return channel_call(L, mc_recipe_edit_get_group);
 }
 
-
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -530,14 +530,15 @@ static char **rule_values(lua_State *L, int idx, size_t *n_r, struct ms_buf *why
 
 	if (len == 0 || (!pairs && len % 2 != 0)) {
 		ms_buf_setf(why, "a rule list is {pattern, template, ...}; got %lld element%s",
-			    (long long)len, len == 1 ? "" : "s");
+		            (long long)len, len == 1 ? "" : "s");
 		goto fail;
 	}
 	for (size_t i = 0; i < count; i++) {
 		if (pairs) {
 			if (lua_rawgeti(L, idx, (lua_Integer)i + 1) != LUA_TTABLE) {
 				lua_pop(L, 1);
-				ms_buf_setf(why, "rule %zu is not a {pattern, template} pair", i + 1);
+				ms_buf_setf(why, "rule %zu is not a {pattern, template} pair",
+				            i + 1);
 				goto fail;
 			}
 			lua_rawgeti(L, -1, 1);
@@ -552,9 +553,9 @@ static char **rule_values(lua_State *L, int idx, size_t *n_r, struct ms_buf *why
 		if (p == NULL || t == NULL || !pattern_ok(p) || t[strspn(t, " \t")] == '\0' ||
 		    !mc_recipe_utf8_ok(p) || !mc_recipe_utf8_ok(t)) {
 			ms_buf_setf(why,
-				    "rule %zu: the pattern and the template must be non-empty "
-				    "UTF-8 strings, and a blank in a pattern is written \"$ \"",
-				    i + 1);
+			            "rule %zu: the pattern and the template must be non-empty "
+			            "UTF-8 strings, and a blank in a pattern is written \"$ \"",
+			            i + 1);
 			lua_pop(L, 2);
 			goto fail;
 		}
@@ -752,15 +753,15 @@ int mc_recipe_edit_add_alias(lua_State *L)
 		if (lua_rawgeti(L, 2, i) != LUA_TSTRING || lua_rawlen(L, -1) == 0 ||
 		    !mc_recipe_utf8_ok(lua_tostring(L, -1)))
 			luaL_error(L, "alias %s: address %d is not a non-empty UTF-8 string", alias,
-				   (int)i);
+			           (int)i);
 	lua_settop(L, 2);
 	ms_buf_init(&why);
 	mc_recipe_make_name(&name, MS_OPT_ALIAS_ALIAS_ENTRY, alias);
 	struct mc_config *copy = mc_recipe_edit_begin(L);
 	for (lua_Integer i = 1; i <= len; i++) {
 		lua_rawgeti(L, 2, i);
-		int r = mc_config_set(copy, &name, lua_tostring(L, -1), 0, mc_user_name(), NULL,
-				      &why);
+		int r =
+		    mc_config_set(copy, &name, lua_tostring(L, -1), 0, mc_user_name(), NULL, &why);
 		lua_pop(L, 1);
 		if (r < 0) {
 			ms_optname_deinit(&name);

@@ -68,8 +68,8 @@ struct mc_recipe *mc_recipe_of(lua_State *L)
 static void sandbox_hook(lua_State *L, lua_Debug *ar)
 {
 	struct mc_recipe *r = mc_recipe_of(L);
-	unsigned long limit = r->max_instructions ? r->max_instructions
-						  : MC_RECIPE_MAX_INSTRUCTIONS;
+	unsigned long limit =
+	    r->max_instructions ? r->max_instructions : MC_RECIPE_MAX_INSTRUCTIONS;
 
 	(void)ar;
 	if (!r->instr_hit) {
@@ -119,12 +119,9 @@ static int sandbox_setmetatable(lua_State *L)
 }
 
 static const luaL_Reg sandbox_libs[] = {
-	{LUA_GNAME, luaopen_base},
-	{LUA_STRLIBNAME, luaopen_string},
-	{LUA_TABLIBNAME, luaopen_table},
-	{LUA_MATHLIBNAME, luaopen_math},
-	{LUA_UTF8LIBNAME, luaopen_utf8},
-	{NULL, NULL},
+    {LUA_GNAME, luaopen_base},       {LUA_STRLIBNAME, luaopen_string},
+    {LUA_TABLIBNAME, luaopen_table}, {LUA_MATHLIBNAME, luaopen_math},
+    {LUA_UTF8LIBNAME, luaopen_utf8}, {NULL, NULL},
 };
 
 /* Globals of the base library a recipe must not have. */
@@ -169,7 +166,7 @@ lua_State *mc_recipe_sandbox_new(struct mc_recipe *r, struct ms_buf *why)
 	lua_pushcfunction(L, sandbox_setup);
 	if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
 		ms_buf_setf(why, "cannot set up the recipe sandbox: %s",
-			    lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
+		            lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
 		lua_close(L);
 		return NULL;
 	}

@@ -25,7 +25,7 @@ static const char run_usage[] = "usage: run RECIPE [-D NAME=VALUE ...] [--dry-ru
 
 /* Parse the arguments into r; returns the recipe name, or NULL after printing why. */
 static const char *parse_args(struct mc_session *s, int argc, char **argv, struct mc_recipe *r,
-			      bool *dry_r)
+                              bool *dry_r)
 {
 	const char *recipe = NULL;
 	struct ms_buf why;
@@ -42,7 +42,7 @@ static const char *parse_args(struct mc_session *s, int argc, char **argv, struc
 		} else if (strncmp(a, "--define=", 9) == 0) {
 			def = a + 9;
 		} else if (strcmp(a, "--dry-run") == 0 || strcmp(a, "-dry-run") == 0 ||
-			   strcmp(a, "-n") == 0) {
+		           strcmp(a, "-n") == 0) {
 			*dry_r = true;
 		} else if (strcmp(a, "-y") == 0 || strcmp(a, "--yes") == 0) {
 			r->yes = true;
@@ -52,7 +52,8 @@ static const char *parse_args(struct mc_session *s, int argc, char **argv, struc
 		} else if (recipe == NULL) {
 			recipe = a;
 		} else {
-			fprintf(s->err, "msconfig: run: one recipe at a time (%s, %s)\n", recipe, a);
+			fprintf(s->err, "msconfig: run: one recipe at a time (%s, %s)\n", recipe,
+			        a);
 			goto usage;
 		}
 		if (def != NULL && mc_recipe_define(r, def, &why) < 0) {
@@ -74,10 +75,11 @@ usage:
 static void nothing_written(struct mc_session *s)
 {
 	if (s->interactive)
-		fprintf(s->err, "msconfig: nothing was changed; pending changes are as they were\n");
+		fprintf(s->err,
+		        "msconfig: nothing was changed; pending changes are as they were\n");
 	else
 		fprintf(s->err, "msconfig: nothing was written (configuration %lu is unchanged)\n",
-			s->base ? s->base->seq : 0UL);
+		        s->base ? s->base->seq : 0UL);
 }
 
 int mc_verb_run(struct mc_session *s, int argc, char **argv)
@@ -112,9 +114,9 @@ int mc_verb_run(struct mc_session *s, int argc, char **argv)
 	for (size_t i = 0; rc == 0 && i < r.ndefines; i++)
 		if (!r.defines[i].used)
 			fprintf(s->err,
-				"msconfig: warning: -D %s was not used: recipe %s asked no "
-				"question named %s\n",
-				r.defines[i].name, r.name, r.defines[i].name);
+			        "msconfig: warning: -D %s was not used: recipe %s asked no "
+			        "question named %s\n",
+			        r.defines[i].name, r.name, r.defines[i].name);
 	if (rc < 0) {
 		if (strncmp(why.data, "recipe ", 7) == 0)
 			fprintf(s->err, "msconfig: %s\n", why.data);
@@ -131,7 +133,7 @@ int mc_verb_run(struct mc_session *s, int argc, char **argv)
 	if (mc_xml_build_config(r.cfg, &xml, &why) < 0 ||
 	    mc_xml_validate(xml.data, xml.len, "config.xml", &why) < 0) {
 		fprintf(s->err, "msconfig: recipe %s: the result does not validate: %s\n", r.name,
-			why.data);
+		        why.data);
 		nothing_written(s);
 		goto out;
 	}
@@ -140,7 +142,8 @@ int mc_verb_run(struct mc_session *s, int argc, char **argv)
 		if (changes == 0)
 			fprintf(s->out, "recipe %s: no change\n", r.name);
 		else
-			fprintf(s->out, "recipe %s would make these changes:\n%s", r.name, diff.data);
+			fprintf(s->out, "recipe %s would make these changes:\n%s", r.name,
+			        diff.data);
 		fprintf(s->out, "dry run: nothing was written\n");
 		ret = 0;
 		goto out;
@@ -159,8 +162,8 @@ int mc_verb_run(struct mc_session *s, int argc, char **argv)
 			ms_buf_puts(&s->last_comment, "; ");
 		ms_buf_puts(&s->last_comment, comment);
 		fprintf(s->out,
-			"recipe %s: %zu change%s pending (diff shows them, write saves them)\n",
-			r.name, changes, changes == 1 ? "" : "s");
+		        "recipe %s: %zu change%s pending (diff shows them, write saves them)\n",
+		        r.name, changes, changes == 1 ? "" : "s");
 		mc_config_free(&old);
 		ret = 0;
 	} else if (mc_session_write(s, comment) == 0) {

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,15 @@ static void crashpoint(const char *name)
 	const char *want = getenv("MS_TEST_CRASHPOINT");
 	if (want != NULL && strcmp(want, name) == 0)
 		raise(SIGKILL);
+}
+
+/* FNV-1a of the config.xml bytes: tells a hand edit that kept the seq. */
+static unsigned long long digest(const char *data, size_t len)
+{
+	unsigned long long h = 1469598103934665603ULL;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)data[i]) * 1099511628211ULL;
+	return h ? h : 1;
 }
 
 struct mc_repo *mc_repo_open(const char *serverroot)
@@ -134,6 +144,7 @@ static int load_pair(const char *cpath, const char *xpath, const char *xfallback
 		goto fail;
 	if (mc_xml_parse_config(data.data, data.len, cpath, &cfg, why) < 0)
 		goto fail;
+	cfg->loaded_digest = digest(data.data, data.len);
 	if (ms_file_read(xpath, &data, why) == 0) {
 		struct mc_config *probe = mc_config_clone(cfg);
 		if (mc_xml_parse_xpass(data.data, data.len, xpath, probe, &xseq, why) < 0) {
@@ -212,6 +223,8 @@ int mc_repo_load_seq(struct mc_repo *repo, unsigned long seq, struct mc_config *
 		r = -1;
 	} else {
 		r = load_pair(cpath, xpath, NULL, cfg_r, why);
+		if (r == 0)
+			(*cfg_r)->loaded_digest = 0; /* not the active file's bytes */
 	}
 	free(cpath);
 	free(xpath);
@@ -241,11 +254,18 @@ long mc_repo_current_seq(struct mc_repo *repo)
 	return seq;
 }
 
-static int copy_file(const char *from, const char *to, mode_t mode, struct ms_buf *why)
+/*
+ * Keep a copy of from at to, unless to exists already (the graveyard copy
+ * written right after that configuration's commit is the authentic one; a
+ * config.xml broken by hand must never replace it).
+ */
+static int keep_copy(const char *from, const char *to, mode_t mode, struct ms_buf *why)
 {
 	struct ms_buf data;
 	int r;
 
+	if (access(to, F_OK) == 0)
+		return 0;
 	ms_buf_init(&data);
 	r = ms_file_read(from, &data, why);
 	if (r < 0 && errno == ENOENT) {
@@ -256,6 +276,25 @@ static int copy_file(const char *from, const char *to, mode_t mode, struct ms_bu
 		r = ms_file_replace(to, data.data, data.len, mode, why);
 	ms_buf_deinit(&data);
 	return r;
+}
+
+/* The seq attribute of an xpass.xml, 0 when absent or unreadable. */
+static unsigned long xpass_seq(const char *path)
+{
+	struct ms_buf data, why;
+	unsigned long seq = 0;
+
+	ms_buf_init(&data);
+	ms_buf_init(&why);
+	if (ms_file_read(path, &data, &why) == 0) {
+		const char *p = strstr(data.data, "<xpass");
+		const char *q = p ? strstr(p, "seq=\"") : NULL;
+		if (q != NULL)
+			seq = strtoul(q + 5, NULL, 10);
+	}
+	ms_buf_deinit(&data);
+	ms_buf_deinit(&why);
+	return seq;
 }
 
 static int seq_cmp_desc(const void *a, const void *b)
@@ -304,7 +343,7 @@ static void prune(struct mc_repo *repo, unsigned long active)
 
 	for (size_t i = 0; i < n; i++) {
 		if (seqs[i] >= active)
-			continue; /* the active one is not part of the 100 */
+			continue; /* the active one's copy is not part of the 100 */
 		if (++kept <= MC_GRAVEYARD_KEEP)
 			continue;
 		char *c = path_of(repo, "old-configs/config-%06lu.xml", seqs[i]);
@@ -350,7 +389,27 @@ int mc_repo_commit(struct mc_repo *repo, struct mc_config *cfg, unsigned long ba
 				    "now %ld); nothing was written: reload (msconfig reload, or run "
 				    "the command again) and repeat your changes",
 				    base_seq, cur);
+		ret = MC_COMMIT_CONFLICT;
 		goto out;
+	}
+	if (base_seq != MC_BASE_ANY && cfg->loaded_digest != 0) {
+		struct ms_buf now;
+		char *p = ms_xasprintf("%s/config.xml", repo->confdir);
+		ms_buf_init(&now);
+		bool edited = ms_file_read(p, &now, why) == 0 &&
+			      digest(now.data, now.len) != cfg->loaded_digest;
+		ms_buf_deinit(&now);
+		free(p);
+		ms_buf_reset(why);
+		if (edited) {
+			ms_buf_setf(why,
+				    "config.xml was changed outside msconfig since configuration "
+				    "%lu was loaded; nothing was written: reload (msconfig reload, "
+				    "or run the command again) to start from the file as it is now",
+				    base_seq);
+			ret = MC_COMMIT_CONFLICT;
+			goto out;
+		}
 	}
 	/* The next number follows both the active file and the graveyard. */
 	unsigned long *seqs;
@@ -376,8 +435,11 @@ int mc_repo_commit(struct mc_repo *repo, struct mc_config *cfg, unsigned long ba
 	if (cur > 0) {
 		old_c = path_of(repo, "old-configs/config-%06lu.xml", (unsigned long)cur);
 		old_x = path_of(repo, "old-configs/xpass-%06lu.xml", (unsigned long)cur);
-		if (copy_file(cpath, old_c, 0640, why) < 0 ||
-		    copy_file(xpath, old_x, 0600, why) < 0)
+		if (keep_copy(cpath, old_c, 0640, why) < 0)
+			goto out;
+		/* An xpass.xml ahead of config.xml is from an interrupted commit. */
+		unsigned long xs = xpass_seq(xpath);
+		if ((xs == 0 || xs == (unsigned long)cur) && keep_copy(xpath, old_x, 0600, why) < 0)
 			goto out;
 	}
 	crashpoint("graveyard");
@@ -388,6 +450,20 @@ int mc_repo_commit(struct mc_repo *repo, struct mc_config *cfg, unsigned long ba
 		goto out;
 	crashpoint("config");
 	ret = 0;
+	/* The graveyard copy of the new configuration: restorable even if broken later. */
+	free(old_c);
+	free(old_x);
+	old_c = path_of(repo, "old-configs/config-%06lu.xml", next);
+	old_x = path_of(repo, "old-configs/xpass-%06lu.xml", next);
+	if (ms_file_replace(old_x, xpass.data, xpass.len, 0600, why) < 0 ||
+	    ms_file_replace(old_c, xml.data, xml.len, 0640, why) < 0) {
+		ms_buf_printf(report, "warning: no graveyard copy of configuration %lu: %s\n",
+			      next, why->data);
+		unlink(old_c);
+		unlink(old_x);
+		ms_buf_reset(why);
+	}
+	crashpoint("copy");
 	/* The configuration is committed; what follows can be redone. */
 	if (mc_compile(cfg, repo->root, report, why) < 0) {
 		ms_buf_printf(report,

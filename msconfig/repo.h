@@ -10,15 +10,20 @@
  *
  * A commit is crash-safe: every file is replaced atomically (ms_file_replace)
  * in an order chosen so that config.xml is the commit point:
- *   1. the active config.xml and xpass.xml are copied into the graveyard;
+ *   1. the active config.xml and xpass.xml are copied into the graveyard,
+ *      unless the graveyard already holds them (step 4 of the previous
+ *      commit); an xpass.xml whose seq is not the active one's belongs to
+ *      an interrupted commit and is never copied;
  *   2. the new xpass.xml is written (it carries the new seq);
  *   3. the new config.xml is written            <- commit point
- *   4. the compiled configuration is written;
- *   5. the graveyard is pruned to 100 entries.
+ *   4. copies of the new files go into the graveyard, so that the active
+ *      configuration can be restored even if config.xml is later broken;
+ *   5. the compiled configuration is written;
+ *   6. the graveyard is pruned to the active one and 100 older ones.
  * A crash between 2 and 3 leaves xpass.xml one step ahead: the loader then
- * takes the passwords from the graveyard copy made in step 1.  A crash
- * after 3 leaves a stale compiled form, which is reported "(not compiled)"
- * and rebuilt by the next write or by `msconfig compile`.
+ * takes the passwords from the graveyard copy made in step 1 (or 4).  A
+ * crash after 3 leaves a stale compiled form, which is reported "(not
+ * compiled)" and rebuilt by the next write or by `msconfig compile`.
  */
 #ifndef MC_REPO_H
 #define MC_REPO_H
@@ -32,6 +37,8 @@ struct mc_config;
 #define MC_GRAVEYARD_KEEP 100
 /* base_seq value that skips the concurrent-writer check (rollback of a broken file). */
 #define MC_BASE_ANY ((unsigned long)-1)
+/* mc_repo_commit's return value when another writer (or a hand edit) came first. */
+#define MC_COMMIT_CONFLICT (-2)
 
 struct mc_repo;
 
@@ -53,8 +60,10 @@ long mc_repo_current_seq(struct mc_repo *repo);
 /*
  * Write cfg as the new active configuration, moving the old one into the
  * graveyard.  base_seq is the configuration the caller's edits started
- * from: if another writer committed since, nothing is written and -1 is
- * returned with a message telling the caller to reload.  cfg->seq, author,
+ * from: if another writer committed since, or config.xml was edited by hand
+ * since cfg was loaded (cfg->loaded_digest), nothing is written and
+ * MC_COMMIT_CONFLICT is returned with a message telling the caller to
+ * reload.  Other failures return -1.  cfg->seq, author,
  * mtime and comment are set by the commit.  report receives what changed
  * and which services need a refresh or restart.  0 or -1 with why.
  */

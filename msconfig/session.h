@@ -25,6 +25,7 @@ struct mc_session {
 	bool interactive;       /* the shell: changes wait for write */
 	bool tty;               /* a terminal is attached (prompts allowed) */
 	bool quit;              /* the shell should end */
+	bool retry_conflict;    /* one-shot: a conflicting commit is retried, not reported */
 	struct ms_buf load_error; /* why base could not be loaded */
 	struct ms_buf last_comment; /* summary of the pending changes */
 	FILE *out;
@@ -44,7 +45,11 @@ struct mc_verb {
 enum mc_verb_flag {
 	MC_VERB_NEEDS_CONFIG = 1u << 0, /* refuses to run on a broken config.xml */
 	MC_VERB_SHELL_ONLY = 1u << 1,
+	MC_VERB_RETRY = 1u << 2, /* one-shot: on a concurrent write, reload and redo */
 };
+
+/* What a verb returns when its commit lost a race and retry_conflict is set. */
+#define MC_EXIT_CONFLICT 75
 
 extern const struct mc_verb mc_verbs[];
 const struct mc_verb *mc_verb_find(const char *name);

@@ -7,6 +7,7 @@
  * terminal the same commands are read line by line from standard input,
  * with no prompt, so scripts can pipe commands in.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,31 @@
 #include "session.h"
 
 static struct mc_session *cur_session;
+
+/*
+ * ^C must neither kill the shell with pending changes nor leave the
+ * terminal without echo: SIGINT only sets this flag (and interrupts the
+ * read in progress).  A caught signal is reset to the default by exec, so
+ * an editor started by `edit` still gets its ^C.
+ */
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static void catch_sigint(struct sigaction *old)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = 0; /* no SA_RESTART: the pending read returns */
+	sigaction(SIGINT, &sa, old);
+}
 
 /* Candidates for TAB: verbs first word, then option templates and set names. */
 static char *complete_gen(const char *text, int state)
@@ -100,14 +126,18 @@ char *mc_read_secret(const char *prompt)
 	bool tty = tcgetattr(STDIN_FILENO, &old) == 0;
 	char *r = NULL;
 
+	struct sigaction old_int;
+
 	fputs(prompt, stdout);
 	fflush(stdout);
+	interrupted = 0;
+	catch_sigint(&old_int);
 	if (tty) {
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
 	}
-	if (fgets(buf, sizeof(buf), stdin) != NULL) {
+	if (fgets(buf, sizeof(buf), stdin) != NULL && !interrupted) {
 		buf[strcspn(buf, "\r\n")] = '\0';
 		r = strdup(buf);
 	}
@@ -115,6 +145,11 @@ char *mc_read_secret(const char *prompt)
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
 		fputs("\n", stdout);
 	}
+	if (interrupted) {
+		clearerr(stdin);
+		fputs("(cancelled)\n", stdout);
+	}
+	sigaction(SIGINT, &old_int, NULL);
 	explicit_bzero(buf, sizeof(buf));
 	return r;
 }
@@ -177,8 +212,17 @@ int mc_shell(struct mc_session *s)
 		fprintf(s->out,
 			"warning: config.xml changed without msconfig (not compiled); the "
 			"servers still read the previous compiled form: run compile\n");
+	struct sigaction old_int;
+	catch_sigint(&old_int);
 	while (!s->quit) {
+		interrupted = 0;
 		char *line = readline(mc_session_dirty(s) ? "msconfig# " : "msconfig> ");
+		if (interrupted) {
+			/* ^C drops the line being typed, nothing else. */
+			free(line);
+			fputs("\n(^C: type exit to leave)\n", s->out);
+			continue;
+		}
 		if (line == NULL) {
 			fputs("\n", s->out);
 			if (mc_session_dirty(s) &&
@@ -192,6 +236,7 @@ int mc_shell(struct mc_session *s)
 		free(line);
 		fflush(s->out);
 	}
+	sigaction(SIGINT, &old_int, NULL);
 	cur_session = NULL;
 	return 0;
 }

@@ -51,9 +51,10 @@ const struct mc_verb mc_verbs[] = {
 	 "without echo (passwords).  -restricted confirms a restricted option.  The "
 	 "option goes to role or instance as the schema says unless the name starts "
 	 "with role. or instance.; a multi-valued option gets the value appended.",
-	 MC_VERB_NEEDS_CONFIG},
+	 MC_VERB_NEEDS_CONFIG | MC_VERB_RETRY},
 	{"unset", verb_unset, "unset OPTION [VALUE]",
-	 "Remove an option (or one value of a multi-valued option).", MC_VERB_NEEDS_CONFIG},
+	 "Remove an option (or one value of a multi-valued option).",
+	 MC_VERB_NEEDS_CONFIG | MC_VERB_RETRY},
 	{"diff", verb_diff, "diff", "Show the changes not yet written.", MC_VERB_NEEDS_CONFIG},
 	{"write", verb_write, "write [-m COMMENT | -remark COMMENT] [--confirm SECONDS]",
 	 "Validate and write the pending changes as a new configuration; the old one "
@@ -140,7 +141,10 @@ int mc_session_write(struct mc_session *s, const char *comment)
 	ms_buf_init(&why);
 	if (comment == NULL || *comment == '\0')
 		comment = s->last_comment.len ? s->last_comment.data : NULL;
-	if (mc_repo_commit(s->repo, s->work, s->base->seq, comment, &report, &why) < 0) {
+	int r = mc_repo_commit(s->repo, s->work, s->base->seq, comment, &report, &why);
+	if (r == MC_COMMIT_CONFLICT && s->retry_conflict) {
+		ret = MC_EXIT_CONFLICT; /* the caller reloads and redoes the command */
+	} else if (r < 0) {
 		fprintf(s->err, "msconfig: %s\n", why.data);
 		ret = 1;
 	} else {
@@ -387,7 +391,13 @@ static int verb_set(struct mc_session *s, int argc, char **argv)
 			}
 			char *a = mc_read_secret("Password: ");
 			char *b = a ? mc_read_secret("Verify: ") : NULL;
-			if (a == NULL || b == NULL || strcmp(a, b) != 0) {
+			if (a == NULL || b == NULL) {
+				fprintf(s->err, "msconfig: %s is unchanged\n", disp.data);
+				free(a);
+				free(b);
+				goto out;
+			}
+			if (strcmp(a, b) != 0) {
 				fprintf(s->err, "msconfig: the two entries differ; %s is unchanged\n",
 					disp.data);
 				free(a);
@@ -780,11 +790,26 @@ int mc_session_run(struct mc_session *s, int argc, char **argv)
 		return 64;
 	}
 	if ((v->flags & MC_VERB_NEEDS_CONFIG) && s->work == NULL) {
-		fprintf(s->err,
-			"msconfig: %s\nmsconfig: fix the file, or restore a known configuration "
-			"with msconfig history and msconfig rollback N\n",
-			s->load_error.data);
+		fprintf(s->err, "msconfig: %s\n", s->load_error.data);
+		if (access(mc_repo_path(s->repo, "config.xml"), F_OK) == 0)
+			fprintf(s->err, "msconfig: fix the file, or restore a known configuration "
+					"with msconfig history and msconfig rollback N\n");
 		return 1;
 	}
-	return v->fn(s, argc, argv);
+	if (s->interactive || !(v->flags & MC_VERB_RETRY))
+		return v->fn(s, argc, argv);
+	/*
+	 * One-shot edits of parallel administrators (or scripts) must all land:
+	 * when another writer committed between our load and our commit, load
+	 * again and redo the command on the new configuration.
+	 */
+	int ret = MC_EXIT_CONFLICT;
+	for (int attempt = 0; attempt < 50 && ret == MC_EXIT_CONFLICT; attempt++) {
+		if (attempt > 0 && mc_session_load(s) < 0)
+			break;
+		s->retry_conflict = attempt < 49;
+		ret = v->fn(s, argc, argv);
+	}
+	s->retry_conflict = false;
+	return ret;
 }

@@ -172,9 +172,6 @@ def test_restricted_option_needs_msconfig(instance):
     assert instance.snapshot() == snap
 
 
-@pytest.mark.xfail(strict=False, reason="BUG: the seed's language variant "
-                   "`configutil -o \"store.quotaexceededmsg;lang-jp\"` (store-commands.md) is "
-                   "refused as an unknown option; only base.welcomemsg has language variants")
 def test_language_variant_of_the_seed_example(instance):
     cp = instance.configutil("-o", "store.quotaexceededmsg;lang-jp", "-v", "quota", check=False)
     assert cp.returncode == 0 and cp.stdout == "OK SET\n", cp.stderr

@@ -24,11 +24,12 @@ def test_each_write_adds_an_entry(instance):
     out = instance.run("history").stdout
     assert out.splitlines()[0].split() == ["Number", "Written", "By", "Comment"]
     assert out.rstrip().endswith(f"(* is the active configuration; {len(hist)} kept)")
-    # The graveyard holds the predecessors, each with its sequence number.
+    # The graveyard holds the predecessors, each with its sequence number,
+    # and a copy of the active one (restorable if config.xml is broken later).
     files = instance.graveyard_files()
-    for seq in (start, start + 1, start + 2):
+    for seq in (start, start + 1, start + 2, start + 3):
         assert f"config-{seq:06d}.xml" in files
-    assert f"config-{start + 3:06d}.xml" not in files
+    assert f"config-{start + 4:06d}.xml" not in files
     text = (instance.graveyard / f"config-{start + 2:06d}.xml").read_text()
     assert f'seq="{start + 2}"' in text and 'xcomment="second change"' in text
 
@@ -46,12 +47,13 @@ def test_graveyard_keeps_exactly_the_last_100(instance):
     hist = instance.history()
     assert hist[0][:2] == (True, active)
     assert [h[1] for h in hist] == list(range(active, active - 101, -1))
+    # 100 predecessors plus the copy of the active configuration.
     configs = [f for f in instance.graveyard_files() if f.startswith("config-")]
-    assert len(configs) == 100
+    assert len(configs) == 101
     assert configs[0] == f"config-{active - 100:06d}.xml"
-    assert configs[-1] == f"config-{active - 1:06d}.xml"
+    assert configs[-1] == f"config-{active:06d}.xml"
     xpasses = [f for f in instance.graveyard_files() if f.startswith("xpass-")]
-    assert len(xpasses) <= 100
+    assert len(xpasses) <= 101
     assert all(int(f[6:12]) >= active - 100 for f in xpasses)
     # The oldest kept one can still be restored; the one before it is gone.
     cp = instance.run("differences", active - 101, check=False)

@@ -290,9 +290,6 @@ def test_terminal_is_restored_on_exit(msconfig_shell):
     assert echo_on(sh)
 
 
-@pytest.mark.xfail(strict=False, reason="BUG: ^C at the Password: prompt of set -prompt kills "
-                   "msconfig with the terminal left in no-echo mode (mc_read_secret does not "
-                   "restore it on SIGINT; init-config's reader does)")
 def test_interrupt_at_the_password_prompt_restores_echo(msconfig_shell):
     sh = msconfig_shell
     start(sh)
@@ -303,8 +300,6 @@ def test_interrupt_at_the_password_prompt_restores_echo(msconfig_shell):
         assert echo_on(sh), "msconfig died and left the terminal without echo"
 
 
-@pytest.mark.xfail(strict=False, reason="BUG: ^C in the shell kills msconfig at once and the "
-                   "pending changes are lost without the question that exit and ^D ask")
 def test_interrupt_with_pending_changes_does_not_lose_them(instance, msconfig_shell):
     sh = msconfig_shell
     start(sh)

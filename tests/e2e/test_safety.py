@@ -161,9 +161,6 @@ def test_bad_value_edited_by_hand_is_reported(instance):
     assert_rollback_restores(instance, good)
 
 
-@pytest.mark.xfail(strict=False, reason="BUG: the active configuration has no copy in the "
-                   "graveyard, so once config.xml is broken by hand the last configuration "
-                   "msconfig wrote cannot be rolled back to")
 def test_rollback_to_the_configuration_broken_by_hand(instance):
     instance.run("set", "imap.idletimeout", "41")
     last = instance.active_seq()
@@ -269,9 +266,6 @@ def test_parallel_writers_never_lose_an_acknowledged_update(instance):
     assert instance.run("check").returncode == 0
 
 
-@pytest.mark.xfail(strict=False, reason="BUG: a one-shot set loads config.xml before taking "
-                   "the write lock, so concurrent one-shot sets are refused with "
-                   "'changed by another writer' instead of all landing")
 def test_parallel_one_shot_sets_all_land(instance):
     start = instance.active_seq()
     results = parallel_sets(instance, 20)
@@ -293,13 +287,6 @@ def effective_password(instance):
     """The password the loader sees: compile, then read compiled/xpass.cnf."""
     instance.run("compile")
     return parse_cnf(instance.compiled_xpass)["base.proxyadminpass"]
-
-
-XPASS_POISON = ("BUG: a kill between writing xpass.xml and config.xml leaves xpass.xml one "
-                "step ahead; the next write (even one killed right after its graveyard copy) "
-                "copies that half-committed xpass.xml over old-configs/xpass-N.xml, which is "
-                "the fallback the loader trusts, so configuration N then loads with a password "
-                "it never had")
 
 
 # Which configuration is active after a kill at each step (repo.h):
@@ -342,7 +329,7 @@ def test_kill_at_each_step_of_a_commit(instance, point, survivor):
 
 @pytest.mark.parametrize("point", [
     "graveyard",
-    pytest.param("xpass", marks=pytest.mark.xfail(strict=False, reason=XPASS_POISON)),
+    "xpass",
     "config",
     "compile",
 ])
@@ -419,7 +406,6 @@ def test_random_kill_during_writes(instance):
     assert "(not compiled)" not in instance.run("check").stdout
 
 
-@pytest.mark.xfail(strict=False, reason=XPASS_POISON)
 def test_two_interrupted_writes_leave_the_old_configuration(instance):
     instance.script("set base.authcachettl 1000\nset base.proxyadminpass old-pw\nwrite\n")
     for point, ttl, pw in (("xpass", 2000, "pw-a"), ("graveyard", 3000, "pw-b")):
@@ -430,7 +416,6 @@ def test_two_interrupted_writes_leave_the_old_configuration(instance):
     assert effective_password(instance) == ["old-pw"]
 
 
-@pytest.mark.xfail(strict=False, reason=XPASS_POISON + " (shows when a kill lands there)")
 def test_random_kill_keeps_passwords_with_their_configuration(instance):
     instance.script("set base.authcachettl 4999\nset base.proxyadminpass pw-init\nwrite\n")
     first = instance.active_seq()
@@ -449,9 +434,6 @@ def test_random_kill_keeps_passwords_with_their_configuration(instance):
     assert not bad, f"configurations restored with another one's password: {bad}"
 
 
-@pytest.mark.xfail(strict=False, reason="BUG: a shell's write checks only the seq number, so "
-                   "a hand edit of config.xml made while the shell was open (same seq) is "
-                   "silently overwritten: a lost update")
 def test_shell_write_does_not_overwrite_a_hand_edit(instance, shell_factory):
     instance.run("set", "imap.idletimeout", "41")
     sh = shell_factory()

@@ -604,13 +604,13 @@ static const struct bad bad_texts[] = {
 	{MC_LEGACY_CHANNELS, "\"a\tb\" mx\n", "line 1: control characters are not allowed in a channel name"},
 	{MC_LEGACY_CHANNELS, "x official_host_name h\n", "line 1: official_host_name is not a keyword"},
 	{MC_LEGACY_CHANNELS, "x options.trace_level 3\n", "line 1: unknown channel keyword 'options.trace_level'"},
-	{MC_LEGACY_CHANNELS, "x pool \"a\x01b\"\n", "line 1: channel:x.pool: control characters"},
+	{MC_LEGACY_CHANNELS, "x pool \"a\x01b\"\n", "line 1: channel:x.pool: a value must be UTF-8 text without control characters"},
 	{MC_LEGACY_CHANNELS, "ok mx\n\nx port 99999\n", "line 3: channel:x.port takes a port number"},
 	/* rewrite */
 	{MC_LEGACY_REWRITE, "a.example.com $U@a\nb.example.com\n", "line 2: 'b.example.com' has no template"},
 	{MC_LEGACY_REWRITE, "a$ \n", "line 1: 'a$ ' has no template"},
 	{MC_LEGACY_REWRITE, "a $U@a\n! x\nb $U@b\na  $U@a\n", "line 4: rewrite.rule: 'a $U@a' repeats line 1"},
-	{MC_LEGACY_REWRITE, "a $U@a\x01\n", "line 1: rewrite.rule: control characters"},
+	{MC_LEGACY_REWRITE, "a $U@a\x01\n", "line 1: rewrite.rule: a value must be UTF-8 text without control characters"},
 	/* mappings */
 	{MC_LEGACY_MAPPINGS, "  * $Y\n", "line 1: an entry before any table name"},
 	{MC_LEGACY_MAPPINGS, "EMPTY\n\nFULL\n\n  * $Y\n", "line 1: mapping table EMPTY has no entries"},
@@ -632,7 +632,7 @@ static const struct bad bad_texts[] = {
 	{MC_LEGACY_ALIASES, "a: \"x\" y\n", "line 1: alias a: a ',' or the end of the line must follow"},
 	{MC_LEGACY_ALIASES, "a: \"x\n", "line 1: a quoted string is not closed"},
 	{MC_LEGACY_ALIASES, "\"a\" x: y\n", "line 1: a ':' must follow the alias name"},
-	{MC_LEGACY_ALIASES, "ok: y\n! a\x02 comment\nb: z\n", "line 3: alias:b.alias_comment: control characters"},
+	{MC_LEGACY_ALIASES, "ok: y\n! a\x02 comment\nb: z\n", "line 3: alias:b.alias_comment: a value must be UTF-8 text without control characters"},
 };
 
 /* Errors name their line and leave the configuration as it was. */

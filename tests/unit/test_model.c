@@ -74,6 +74,9 @@ static void test_values(void)
 	CHECK_INT(set(cfg, "schedule.task:x.crontab", "0 23 * * * bin/imexpire", 0), 0);
 	CHECK_INT(set(cfg, "schedule.task:y.crontab", "0 23 * *", 0), -1);
 	CHECK_INT(set(cfg, "imap.banner", "line\nbreak", 0), -1);
+	CHECK_INT(set(cfg, "imap.banner", "bad \xff utf-8", 0), -1);
+	CHECK_INT(set(cfg, "imap.banner", "caf\xc3\xa9", 0), 0);
+	CHECK_INT(set(cfg, "channel:bad\x01x.maxjobs", "3", 0), -2);
 	/* the failed sets changed nothing */
 	CHECK_STR(get(cfg, MS_SCOPE_ROLE, "imap.port"), "1143");
 	CHECK(mc_config_find(cfg, MS_SCOPE_ROLE, "imap.numprocesses") < 0);
@@ -272,9 +275,30 @@ static void test_repo(const char *dir)
 	/* a second writer that started from configuration 0 is refused */
 	struct mc_config *stale = mc_config_new();
 	set(stale, "imap.port", "1", 0);
-	CHECK_INT(mc_repo_commit(repo, stale, 0, "stale", &report, &why), -1);
+	CHECK_INT(mc_repo_commit(repo, stale, 0, "stale", &report, &why), MC_COMMIT_CONFLICT);
 	CHECK_MSG(strstr(why.data, "another writer") != NULL, "%s", why.data);
 	mc_config_free(&stale);
+
+	/* a hand edit that keeps the seq is noticed too */
+	{
+		struct mc_config *mine = NULL;
+		CHECK_INT(mc_repo_load(repo, &mine, &why), 0);
+		char cp[PATH_MAX];
+		snprintf(cp, sizeof(cp), "%s/config/config.xml", dir);
+		struct ms_buf d;
+		ms_buf_init(&d);
+		CHECK_INT(ms_file_read(cp, &d, &why), 0);
+		ms_buf_puts(&d, "<!-- edited by hand -->\n");
+		CHECK_INT(ms_file_replace(cp, d.data, d.len, 0640, &why), 0);
+		if (mine) {
+			set(mine, "imap.port", "7", 0);
+			CHECK_INT(mc_repo_commit(repo, mine, mine->seq, "lost?", &report, &why),
+				  MC_COMMIT_CONFLICT);
+			CHECK_MSG(strstr(why.data, "outside msconfig") != NULL, "%s", why.data);
+			mc_config_free(&mine);
+		}
+		ms_buf_deinit(&d);
+	}
 
 	/* 105 more writes keep exactly 100 in the graveyard */
 	for (int i = 0; i < 105; i++) {
@@ -343,6 +367,19 @@ static void test_repo(const char *dir)
 		mc_config_free(&loaded);
 	}
 	mc_config_free(&ahead);
+
+	/* the active configuration stays restorable after config.xml is broken */
+	snprintf(path, sizeof(path), "%s/config/config.xml", dir);
+	CHECK_INT(ms_file_replace(path, "<xconfig", 8, 0640, &why), 0);
+	CHECK_INT(mc_repo_load(repo, &loaded, &why), -1);
+	CHECK_INT(mc_repo_load_seq(repo, cfg->seq, &loaded, &why), 0);
+	if (loaded) {
+		CHECK_STR(get(loaded, MS_SCOPE_ROLE, "imap.port"), "1104");
+		CHECK_INT(mc_repo_commit(repo, loaded, MC_BASE_ANY, "rollback", &report, &why), 0);
+		mc_config_free(&loaded);
+	}
+	CHECK_INT(mc_repo_load(repo, &loaded, &why), 0);
+	mc_config_free(&loaded);
 	ms_buf_deinit(&data);
 	ms_buf_deinit(&report);
 	mc_config_free(&cfg);

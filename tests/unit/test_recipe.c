@@ -98,17 +98,17 @@ static void test_sandbox(void)
 
 	ms_buf_init(&why);
 	ms_buf_init(&out);
-	static const char *const absent[] = {"io", "os", "require", "package", "debug",
-					     "dofile", "loadfile", "coroutine", "string.dump",
-					     NULL};
+	static const char *const absent[] = {"io",          "os",     "require",  "package",
+	                                     "debug",       "dofile", "loadfile", "coroutine",
+	                                     "string.dump", NULL};
 	for (const char *const *a = absent; *a != NULL; a++) {
 		char *src = ms_xasprintf("assert(%s == nil, '%s is there')", *a, *a);
 		CHECK_MSG(quick(cfg, src, &why, NULL) == 0, "%s: %s", *a, why.data);
 		free(src);
 	}
 	static const char *const present[] = {"string.format", "table.concat", "math.floor",
-					      "utf8.len", "pcall", "collectgarbage", "load",
-					      "setmetatable", NULL};
+	                                      "utf8.len",      "pcall",        "collectgarbage",
+	                                      "load",          "setmetatable", NULL};
 	for (const char *const *a = present; *a != NULL; a++) {
 		char *src = ms_xasprintf("assert(type(%s) == 'function', '%s is missing')", *a, *a);
 		CHECK_MSG(quick(cfg, src, &why, NULL) == 0, "%s: %s", *a, why.data);
@@ -117,11 +117,11 @@ static void test_sandbox(void)
 	/* load: text yes, bytecode no, whatever the mode asked for */
 	CHECK_INT(quick(cfg, "assert(load('return 6*7')() == 42)", &why, NULL), 0);
 	CHECK_INT(quick(cfg, "local f, e = load('\\27LuaT\\0', 'x', 'b'); error(e)", &why, NULL),
-		  -1);
+	          -1);
 	CHECK_CONTAINS(why.data, "attempt to load a binary chunk");
-	CHECK_INT(quick(cfg, "local f, e = load('\\27LuaT\\0', 'x', 'bt', {}); error(e)", &why,
-			NULL),
-		  -1);
+	CHECK_INT(
+	    quick(cfg, "local f, e = load('\\27LuaT\\0', 'x', 'bt', {}); error(e)", &why, NULL),
+	    -1);
 	CHECK_CONTAINS(why.data, "binary chunk");
 	/* A recipe file that is itself bytecode is refused. */
 	CHECK_INT(quick(cfg, "\033LuaT\0", &why, NULL), -1);
@@ -143,7 +143,8 @@ static void test_limits(void)
 	t.r.max_instructions = 200000;
 	CHECK_INT(run_exec(&t, "set_option('imap.port', '1')\nwhile true do end"), -1);
 	CHECK(t.r.instr_hit);
-	CHECK_CONTAINS(t.why.data, "recipe test stopped: instruction limit reached (infinite loop?)");
+	CHECK_CONTAINS(t.why.data,
+	               "recipe test stopped: instruction limit reached (infinite loop?)");
 	CHECK_UINT(t.r.mem_used, 0); /* everything freed by lua_close */
 	run_end(&t);
 
@@ -185,19 +186,19 @@ static void test_limits(void)
 	/* Finalizers run with hooks off: a recipe cannot have any. */
 	run_begin(&t, cfg);
 	t.r.max_instructions = 200000;
-	CHECK_INT(run_exec(&t, "setmetatable({}, {__gc = function() while true do end end})"),
-		  -1);
+	CHECK_INT(run_exec(&t, "setmetatable({}, {__gc = function() while true do end end})"), -1);
 	CHECK_CONTAINS(t.why.data, "t.lua:1: __gc metamethods are not allowed");
 	run_end(&t);
-	CHECK_INT(quick(cfg, "local mt = {} setmetatable({}, mt) mt.__gc = function() end\n"
-			     "assert(getmetatable(setmetatable({}, {__index = {}})))",
-			NULL, NULL),
-		  0);
+	CHECK_INT(quick(cfg,
+	                "local mt = {} setmetatable({}, mt) mt.__gc = function() end\n"
+	                "assert(getmetatable(setmetatable({}, {__index = {}})))",
+	                NULL, NULL),
+	          0);
 
 	/* The default limits do not stop an ordinary recipe. */
-	CHECK_INT(quick(cfg, "local n = 0 for i = 1, 100000 do n = n + i end assert(n > 0)",
-			NULL, NULL),
-		  0);
+	CHECK_INT(
+	    quick(cfg, "local n = 0 for i = 1, 100000 do n = n + i end assert(n > 0)", NULL, NULL),
+	    0);
 	mc_config_free(&cfg);
 }
 
@@ -217,8 +218,8 @@ static void test_errors(void)
 	CHECK_STR(why.data, "error(table)");
 	/* __tostring of an error object is not run (it could loop outside any limit check) */
 	CHECK_INT(quick(cfg, "error(setmetatable({}, {__tostring = function() return 'x' end}))",
-			&why, NULL),
-		  -1);
+	                &why, NULL),
+	          -1);
 	CHECK_STR(why.data, "error(table)");
 	/* errors raised by a built-in name the recipe's line */
 	CHECK_INT(quick(cfg, "\nset_option('imap.port', 'abc')", &why, NULL), -1);
@@ -239,14 +240,14 @@ static void test_options(void)
 	ms_buf_init(&why);
 	ms_buf_init(&out);
 	CHECK_INT(quick(cfg,
-			"set_option('imap.port', 1143)\n"
-			"set_option('imap.enable')\n"                /* boolean on */
-			"set_option('channel:tcp_local.nomx')\n"     /* flag */
-			"set_option('instance.imap.numprocesses', '2')\n"
-			"set_option('pop.enable', false)\n"
-			"set_option('mm_debug', 3)\n",               /* bare name */
-			&why, NULL),
-		  0);
+	                "set_option('imap.port', 1143)\n"
+	                "set_option('imap.enable')\n"            /* boolean on */
+	                "set_option('channel:tcp_local.nomx')\n" /* flag */
+	                "set_option('instance.imap.numprocesses', '2')\n"
+	                "set_option('pop.enable', false)\n"
+	                "set_option('mm_debug', 3)\n", /* bare name */
+	                &why, NULL),
+	          0);
 	CHECK_STR(value(cfg, MS_SCOPE_ROLE, "imap.port"), "1143");
 	CHECK_STR(value(cfg, MS_SCOPE_ROLE, "imap.enable"), "1");
 	CHECK_STR(value(cfg, MS_SCOPE_ROLE, "channel:tcp_local.nomx"), "");
@@ -261,26 +262,26 @@ static void test_options(void)
 	CHECK(value(cfg, MS_SCOPE_ROLE, "channel:tcp_local.nomx") == NULL);
 
 	CHECK_INT(quick(cfg,
-			"assert(get_option('imap.port') == '1143')\n"
-			"assert(get_option('imap.numprocesses') == '2')\n"   /* instance wins */
-			"assert(get_option('role.imap.numprocesses', false) == false)\n"
-			"assert(get_option('pop.port') == '110')\n"          /* schema default */
-			"assert(get_option('pop.port', 'x') == 'x')\n"       /* caller's default */
-			"assert(get_option('imap.banner') == nil)\n"
-			"assert(get_option('channel:tcp_local.mx') == '')\n"
-			"assert(exists_option('imap.port'))\n"
-			"assert(not exists_option('imap.banner'))\n"
-			"assert(delete_option('imap.port') == 1)\n"
-			"assert(delete_option('imap.port') == 0)\n"
-			"assert(not exists_option('imap.port'))\n"
-			"local l = list_options('*enable')\n"
-			"assert(#l == 2 and l[1] == 'role.imap.enable', table.concat(l, ','))\n"
-			"set_option('rewrite.rule', 'a b') set_option('rewrite.rule', 'c d')\n"
-			"local r = get_option('rewrite.rule')\n"
-			"assert(type(r) == 'table' and #r == 2 and r[2] == 'c d')\n"
-			"assert(#list_options('rewrite*') == 1)\n",
-			&why, NULL),
-		  0);
+	                "assert(get_option('imap.port') == '1143')\n"
+	                "assert(get_option('imap.numprocesses') == '2')\n" /* instance wins */
+	                "assert(get_option('role.imap.numprocesses', false) == false)\n"
+	                "assert(get_option('pop.port') == '110')\n"    /* schema default */
+	                "assert(get_option('pop.port', 'x') == 'x')\n" /* caller's default */
+	                "assert(get_option('imap.banner') == nil)\n"
+	                "assert(get_option('channel:tcp_local.mx') == '')\n"
+	                "assert(exists_option('imap.port'))\n"
+	                "assert(not exists_option('imap.banner'))\n"
+	                "assert(delete_option('imap.port') == 1)\n"
+	                "assert(delete_option('imap.port') == 0)\n"
+	                "assert(not exists_option('imap.port'))\n"
+	                "local l = list_options('*enable')\n"
+	                "assert(#l == 2 and l[1] == 'role.imap.enable', table.concat(l, ','))\n"
+	                "set_option('rewrite.rule', 'a b') set_option('rewrite.rule', 'c d')\n"
+	                "local r = get_option('rewrite.rule')\n"
+	                "assert(type(r) == 'table' and #r == 2 and r[2] == 'c d')\n"
+	                "assert(#list_options('rewrite*') == 1)\n",
+	                &why, NULL),
+	          0);
 	CHECK_MSG(why.len == 0, "%s", why.data);
 	/* a value that is not valid UTF-8 is refused with the line */
 	CHECK_INT(quick(cfg, "set_option('imap.banner', 'a\\xffb')", &why, NULL), -1);
@@ -302,67 +303,69 @@ static void test_groups(void)
 	struct ms_buf why;
 
 	ms_buf_init(&why);
-	CHECK_INT(quick(cfg,
-			"assert(not exists_channel('tcp_lmtpss'))\n"
-			"add_channel('tcp_lmtpss', {'flagtransfer', '', 'identnonenumeric', '',\n"
-			"    'lmtp', '', 'official_host_name', 'tcp_lmtpss-daemon',\n"
-			"    'options.trace_level', '2'})\n"
-			"assert(exists_channel('tcp_lmtpss'))\n"
-			"add_channel('tcp_other', {maxjobs = 3, nomx = ''})\n"
-			"local c = list_channels()\n"
-			"assert(#c == 2 and c[1] == 'tcp_lmtpss' and c[2] == 'tcp_other')\n"
-			"local g = get_channel('tcp_lmtpss')\n"
-			"assert(exists_optlist(g, 'options.trace_level'))\n"
-			"assert(exists_optlist(g, 'official_host_name'))\n"
-			"assert(not exists_optlist(g, 'tcp_lmtpss-daemon'))\n"
-			"add_group('dispatcher.service:LMTPSS', {'image', 'IMTA_BIN:tcp_lmtp_server',\n"
-			"    'tcp_ports', '225', 'enable', '1'})\n"
-			"assert(exists_group('dispatcher.service:LMTPSS'))\n"
-			"assert(exists_group('role.dispatcher.service:LMTPSS'))\n"
-			"assert(not exists_group('instance.dispatcher.service:LMTPSS'))\n"
-			"assert(not exists_group('dispatcher.service:LMTP'))\n"
-			"assert(exists_group('dispatcher'))\n"
-			"add_group('vdomain:192.0.2.0', {defaultdomain = 'example.com'})\n"
-			"assert(exists_group('vdomain:192.0.2.0'))\n"
-			"assert(list_groups('vdomain')[1] == '192.0.2.0')\n"
-			"assert(list_groups('dispatcher.service')[1] == 'LMTPSS')\n"
-			"add_group('imaproxy.tcp_listen:l1', {tcp_ports = '143'})\n" /* alias */
-			"assert(exists_group('imapproxy.tcp_listen:l1'))\n"
-			"assert(delete_channel('tcp_other') == 2)\n"
-			"assert(not exists_channel('tcp_other'))\n",
-			&why, NULL),
-		  0);
+	CHECK_INT(
+	    quick(cfg,
+	          "assert(not exists_channel('tcp_lmtpss'))\n"
+	          "add_channel('tcp_lmtpss', {'flagtransfer', '', 'identnonenumeric', '',\n"
+	          "    'lmtp', '', 'official_host_name', 'tcp_lmtpss-daemon',\n"
+	          "    'options.trace_level', '2'})\n"
+	          "assert(exists_channel('tcp_lmtpss'))\n"
+	          "add_channel('tcp_other', {maxjobs = 3, nomx = ''})\n"
+	          "local c = list_channels()\n"
+	          "assert(#c == 2 and c[1] == 'tcp_lmtpss' and c[2] == 'tcp_other')\n"
+	          "local g = get_channel('tcp_lmtpss')\n"
+	          "assert(exists_optlist(g, 'options.trace_level'))\n"
+	          "assert(exists_optlist(g, 'official_host_name'))\n"
+	          "assert(not exists_optlist(g, 'tcp_lmtpss-daemon'))\n"
+	          "add_group('dispatcher.service:LMTPSS', {'image', 'IMTA_BIN:tcp_lmtp_server',\n"
+	          "    'tcp_ports', '225', 'enable', '1'})\n"
+	          "assert(exists_group('dispatcher.service:LMTPSS'))\n"
+	          "assert(exists_group('role.dispatcher.service:LMTPSS'))\n"
+	          "assert(not exists_group('instance.dispatcher.service:LMTPSS'))\n"
+	          "assert(not exists_group('dispatcher.service:LMTP'))\n"
+	          "assert(exists_group('dispatcher'))\n"
+	          "add_group('vdomain:192.0.2.0', {defaultdomain = 'example.com'})\n"
+	          "assert(exists_group('vdomain:192.0.2.0'))\n"
+	          "assert(list_groups('vdomain')[1] == '192.0.2.0')\n"
+	          "assert(list_groups('dispatcher.service')[1] == 'LMTPSS')\n"
+	          "add_group('imaproxy.tcp_listen:l1', {tcp_ports = '143'})\n" /* alias */
+	          "assert(exists_group('imapproxy.tcp_listen:l1'))\n"
+	          "assert(delete_channel('tcp_other') == 2)\n"
+	          "assert(not exists_channel('tcp_other'))\n",
+	          &why, NULL),
+	    0);
 	CHECK_MSG(why.len == 0, "%s", why.data);
 	CHECK_STR(value(cfg, MS_SCOPE_ROLE, "channel:tcp_lmtpss.official_host_name"),
-		  "tcp_lmtpss-daemon");
+	          "tcp_lmtpss-daemon");
 	CHECK_STR(value(cfg, MS_SCOPE_ROLE, "channel:tcp_lmtpss.options.trace_level"), "2");
 	CHECK_STR(value(cfg, MS_SCOPE_ROLE, "dispatcher.service:LMTPSS.tcp_ports"), "225");
 	CHECK_STR(value(cfg, MS_SCOPE_ROLE, "vdomain:192\\.0\\.2\\.0.defaultdomain"),
-		  "example.com");
+	          "example.com");
 	CHECK_STR(value(cfg, MS_SCOPE_ROLE, "imapproxy.tcp_listen:l1.tcp_ports"), "143");
 
 	/* all or nothing, even under pcall */
 	size_t before = cfg->n;
-	CHECK_INT(quick(cfg,
-			"local ok, e = pcall(add_channel, 'tcp_half', {'lmtp', '', 'maxjobs', 'x'})\n"
-			"assert(not ok and e:find('maxjobs'), e)\n"
-			"assert(not exists_channel('tcp_half'))\n"
-			"ok, e = pcall(add_channel, 'tcp_half', {'lmtp'})\n"
-			"assert(not ok and e:find('alternate'), e)\n"
-			"ok, e = pcall(add_channel, 'tcp_half', {'nosuchkeyword', ''})\n"
-			"assert(not ok and e:find('unknown option'), e)\n"
-			"ok, e = pcall(add_channel, 'tcp_half', {})\n"
-			"assert(not ok and e:find('empty'), e)\n"
-			"ok, e = pcall(add_group, 'dispatcher.servce:X', {enable = '1'})\n"
-			"assert(not ok and e:find('not a group'), e)\n"
-			"ok, e = pcall(add_group, 'dispatcher.service:X', {enable = ''})\n"
-			"assert(not ok and e:find('needs a value'), e)\n",
-			&why, NULL),
-		  0);
+	CHECK_INT(
+	    quick(cfg,
+	          "local ok, e = pcall(add_channel, 'tcp_half', {'lmtp', '', 'maxjobs', 'x'})\n"
+	          "assert(not ok and e:find('maxjobs'), e)\n"
+	          "assert(not exists_channel('tcp_half'))\n"
+	          "ok, e = pcall(add_channel, 'tcp_half', {'lmtp'})\n"
+	          "assert(not ok and e:find('alternate'), e)\n"
+	          "ok, e = pcall(add_channel, 'tcp_half', {'nosuchkeyword', ''})\n"
+	          "assert(not ok and e:find('unknown option'), e)\n"
+	          "ok, e = pcall(add_channel, 'tcp_half', {})\n"
+	          "assert(not ok and e:find('empty'), e)\n"
+	          "ok, e = pcall(add_group, 'dispatcher.servce:X', {enable = '1'})\n"
+	          "assert(not ok and e:find('not a group'), e)\n"
+	          "ok, e = pcall(add_group, 'dispatcher.service:X', {enable = ''})\n"
+	          "assert(not ok and e:find('needs a value'), e)\n",
+	          &why, NULL),
+	    0);
 	CHECK_MSG(why.len == 0, "%s", why.data);
 	CHECK_UINT(cfg->n, before);
 	CHECK_INT(quick(cfg, "assert(delete_group('dispatcher.service:LMTPSS') == 3)", &why, NULL),
-		  0);
+	          0);
 	CHECK_INT(quick(cfg, "list_groups('nosuchgroup')", &why, NULL), -1);
 	CHECK_CONTAINS(why.data, "not a type of named group");
 	ms_buf_deinit(&why);
@@ -375,44 +378,45 @@ static void test_rules(void)
 	struct ms_buf why;
 
 	ms_buf_init(&why);
-	CHECK_INT(quick(cfg,
-			"assert(#get_mapping('PORT_ACCESS') == 0)\n"
-			"assert(not exists_mapping('PORT_ACCESS'))\n"
-			"append_mapping('PORT_ACCESS', {'*|*|*|*|*', '$N'})\n"
-			"prepend_mapping('PORT_ACCESS', {'TCP|*|225|10.0.0.1|*', '$Y'})\n"
-			"prepend_mapping('PORT_ACCESS', {'TCP|*|225|10.0.0.2|*', '$Y',\n"
-			"                                'TCP|*|226|10.0.0.2|*', '$Y'})\n"
-			"prepend_mapping('PORT_ACCESS', {'TCP|*|225|10.0.0.1|*', '$Y'})\n" /* present */
-			"local m = get_mapping('PORT_ACCESS')\n"
-			"assert(#m == 8, #m)\n"
-			"assert(m[1] == 'TCP|*|225|10.0.0.2|*' and m[2] == '$Y')\n"
-			"assert(m[3] == 'TCP|*|226|10.0.0.2|*')\n"
-			"assert(m[5] == 'TCP|*|225|10.0.0.1|*')\n"
-			"assert(m[7] == '*|*|*|*|*' and m[8] == '$N')\n"
-			"assert(exists_optlist(m, 'TCP|*|226|10.0.0.2|*'))\n"
-			"assert(not exists_optlist(m, '$Y'))\n"
-			"assert(exists_mapping('PORT_ACCESS'))\n"
-			"assert(delete_mapping('PORT_ACCESS', {'*|*|*|*|*', '$N'}) == 1)\n"
-			"assert(#get_mapping('PORT_ACCESS') == 6)\n"
-			"append_rewrites({'.lmtp', '$E$F$U%H.lmtp@lmtpcs-daemon'})\n"
-			"append_rewrites({'.lmtp', '$B$F$U%H@H@lmtpcs-daemon'})\n"
-			"append_rewrites({'.lmtp', '$E$F$U%H.lmtp@lmtpcs-daemon'})\n" /* no dup */
-			"prepend_rewrites({{'$*', '$A'}})\n"                           /* pairs form */
-			"local r = get_rewrites()\n"
-			"assert(#r == 6 and r[1] == '$*' and r[3] == '.lmtp', #r)\n"
-			"assert(r[6] == '$B$F$U%H@H@lmtpcs-daemon')\n"
-			"assert(delete_rewrites({'$*', '$A'}) == 1)\n"
-			"local ok, e = pcall(append_rewrites, {'a b', 'T'})\n"
-			"assert(not ok and e:find('blank'), e)\n"
-			"ok, e = pcall(append_rewrites, {'a', ''})\n"
-			"assert(not ok, e)\n"
-			"ok, e = pcall(append_rewrites, {'a'})\n"
-			"assert(not ok, e)\n"
-			"append_rewrites({'a$ b', 'T U'})\n"                  /* escaped blank */
-			"assert(get_rewrites()[6] == 'T U')\n"
-			"assert(delete_mapping('PORT_ACCESS') == 3)\n",
-			&why, NULL),
-		  0);
+	CHECK_INT(
+	    quick(cfg,
+	          "assert(#get_mapping('PORT_ACCESS') == 0)\n"
+	          "assert(not exists_mapping('PORT_ACCESS'))\n"
+	          "append_mapping('PORT_ACCESS', {'*|*|*|*|*', '$N'})\n"
+	          "prepend_mapping('PORT_ACCESS', {'TCP|*|225|10.0.0.1|*', '$Y'})\n"
+	          "prepend_mapping('PORT_ACCESS', {'TCP|*|225|10.0.0.2|*', '$Y',\n"
+	          "                                'TCP|*|226|10.0.0.2|*', '$Y'})\n"
+	          "prepend_mapping('PORT_ACCESS', {'TCP|*|225|10.0.0.1|*', '$Y'})\n" /* present */
+	          "local m = get_mapping('PORT_ACCESS')\n"
+	          "assert(#m == 8, #m)\n"
+	          "assert(m[1] == 'TCP|*|225|10.0.0.2|*' and m[2] == '$Y')\n"
+	          "assert(m[3] == 'TCP|*|226|10.0.0.2|*')\n"
+	          "assert(m[5] == 'TCP|*|225|10.0.0.1|*')\n"
+	          "assert(m[7] == '*|*|*|*|*' and m[8] == '$N')\n"
+	          "assert(exists_optlist(m, 'TCP|*|226|10.0.0.2|*'))\n"
+	          "assert(not exists_optlist(m, '$Y'))\n"
+	          "assert(exists_mapping('PORT_ACCESS'))\n"
+	          "assert(delete_mapping('PORT_ACCESS', {'*|*|*|*|*', '$N'}) == 1)\n"
+	          "assert(#get_mapping('PORT_ACCESS') == 6)\n"
+	          "append_rewrites({'.lmtp', '$E$F$U%H.lmtp@lmtpcs-daemon'})\n"
+	          "append_rewrites({'.lmtp', '$B$F$U%H@H@lmtpcs-daemon'})\n"
+	          "append_rewrites({'.lmtp', '$E$F$U%H.lmtp@lmtpcs-daemon'})\n" /* no dup */
+	          "prepend_rewrites({{'$*', '$A'}})\n"                          /* pairs form */
+	          "local r = get_rewrites()\n"
+	          "assert(#r == 6 and r[1] == '$*' and r[3] == '.lmtp', #r)\n"
+	          "assert(r[6] == '$B$F$U%H@H@lmtpcs-daemon')\n"
+	          "assert(delete_rewrites({'$*', '$A'}) == 1)\n"
+	          "local ok, e = pcall(append_rewrites, {'a b', 'T'})\n"
+	          "assert(not ok and e:find('blank'), e)\n"
+	          "ok, e = pcall(append_rewrites, {'a', ''})\n"
+	          "assert(not ok, e)\n"
+	          "ok, e = pcall(append_rewrites, {'a'})\n"
+	          "assert(not ok, e)\n"
+	          "append_rewrites({'a$ b', 'T U'})\n" /* escaped blank */
+	          "assert(get_rewrites()[6] == 'T U')\n"
+	          "assert(delete_mapping('PORT_ACCESS') == 3)\n",
+	          &why, NULL),
+	    0);
 	CHECK_MSG(why.len == 0, "%s", why.data);
 	CHECK_UINT(count_key(cfg, "rewrite.rule"), 3);
 	CHECK_UINT(count_key(cfg, "mapping:PORT_ACCESS.rule"), 0);
@@ -427,20 +431,20 @@ static void test_aliases(void)
 
 	ms_buf_init(&why);
 	CHECK_INT(quick(cfg,
-			"assert(not exists_alias('postmaster'))\n"
-			"add_alias('postmaster', 'root@example.com')\n"
-			"add_alias('postmaster', {'root@example.com', 'ops@example.com'})\n"
-			"local a = get_alias('postmaster')\n"
-			"assert(#a == 2 and a[2] == 'ops@example.com')\n"
-			"assert(exists_alias('postmaster'))\n"
-			"assert(delete_alias('postmaster', 'ops@example.com') == 1)\n"
-			"set_option('alias:postmaster.alias_comment', 'who reads it')\n"
-			"assert(delete_alias('postmaster') == 2)\n"
-			"assert(not exists_alias('postmaster'))\n"
-			"local ok, e = pcall(add_alias, 'x', {})\n"
-			"assert(not ok, e)\n",
-			&why, NULL),
-		  0);
+	                "assert(not exists_alias('postmaster'))\n"
+	                "add_alias('postmaster', 'root@example.com')\n"
+	                "add_alias('postmaster', {'root@example.com', 'ops@example.com'})\n"
+	                "local a = get_alias('postmaster')\n"
+	                "assert(#a == 2 and a[2] == 'ops@example.com')\n"
+	                "assert(exists_alias('postmaster'))\n"
+	                "assert(delete_alias('postmaster', 'ops@example.com') == 1)\n"
+	                "set_option('alias:postmaster.alias_comment', 'who reads it')\n"
+	                "assert(delete_alias('postmaster') == 2)\n"
+	                "assert(not exists_alias('postmaster'))\n"
+	                "local ok, e = pcall(add_alias, 'x', {})\n"
+	                "assert(not ok, e)\n",
+	                &why, NULL),
+	          0);
 	CHECK_MSG(why.len == 0, "%s", why.data);
 	CHECK_UINT(cfg->n, 0);
 	ms_buf_deinit(&why);
@@ -454,26 +458,26 @@ static void test_output_and_lists(void)
 
 	run_begin(&t, cfg);
 	CHECK_INT(run_exec(&t,
-			   "print('a', 1, true, '\\n')\n"
-			   "write('no newline')\n"
-			   "warn('careful')\n"
-			   "warn('has one\\n')\n"
-			   "description('a test recipe')\n"
-			   "keywords({'one', 'two'})\n"
-			   "assert(length('') == 0 and length('abc') == 3)\n"
-			   "assert(length('caf\\xc3\\xa9') == 4)\n"
-			   "assert(length({}) == 0 and length({1, 2}) == 2 and length(nil) == 0)\n"
-			   "local l = {} push(l, 'a') push(l, 'b', 'c')\n"
-			   "assert(#l == 3 and l[1] == 'a' and l[3] == 'c')\n"
-			   "assert(push({}, 1)[1] == 1)\n"
-			   "assert(exists_optlist({{'k', 'v'}}, 'k'))\n"
-			   "assert(version() == '" MS_VERSION "')\n"
-			   "set_option('base.hostname', 'mail.example.com')\n"
-			   "assert(hostname() == 'mail.example.com')\n"
-			   "assert(defaultdomain() == 'example.com')\n"
-			   "set_option('base.defaultdomain', 'example.org')\n"
-			   "assert(defaultdomain() == 'example.org')\n"),
-		  0);
+	                   "print('a', 1, true, '\\n')\n"
+	                   "write('no newline')\n"
+	                   "warn('careful')\n"
+	                   "warn('has one\\n')\n"
+	                   "description('a test recipe')\n"
+	                   "keywords({'one', 'two'})\n"
+	                   "assert(length('') == 0 and length('abc') == 3)\n"
+	                   "assert(length('caf\\xc3\\xa9') == 4)\n"
+	                   "assert(length({}) == 0 and length({1, 2}) == 2 and length(nil) == 0)\n"
+	                   "local l = {} push(l, 'a') push(l, 'b', 'c')\n"
+	                   "assert(#l == 3 and l[1] == 'a' and l[3] == 'c')\n"
+	                   "assert(push({}, 1)[1] == 1)\n"
+	                   "assert(exists_optlist({{'k', 'v'}}, 'k'))\n"
+	                   "assert(version() == '" MS_VERSION "')\n"
+	                   "set_option('base.hostname', 'mail.example.com')\n"
+	                   "assert(hostname() == 'mail.example.com')\n"
+	                   "assert(defaultdomain() == 'example.com')\n"
+	                   "set_option('base.defaultdomain', 'example.org')\n"
+	                   "assert(defaultdomain() == 'example.org')\n"),
+	          0);
 	CHECK_MSG(t.why.len == 0, "%s", t.why.data);
 	CHECK_STR(t.out, "a1true\nno newline");
 	CHECK_STR(t.err, "careful\nhas one\n");
@@ -511,12 +515,11 @@ static void test_answers(void)
 	mc_recipe_define(&t.r, "READ1=first", &why);
 	mc_recipe_define(&t.r, "READ2=", &why);
 	mc_recipe_define(&t.r, "HOST=h1", &why);
-	CHECK_INT(run_exec(&t,
-			   "assert(prompt('PORT', 'Port?', '143', '%d+') == '2143')\n"
-			   "assert(read('First: ') == 'first')\n"
-			   "assert(read('Second: ') == '')\n"
-			   "assert(read('Host: ', 'HOST') == 'h1')\n"),
-		  0);
+	CHECK_INT(run_exec(&t, "assert(prompt('PORT', 'Port?', '143', '%d+') == '2143')\n"
+	                       "assert(read('First: ') == 'first')\n"
+	                       "assert(read('Second: ') == '')\n"
+	                       "assert(read('Host: ', 'HOST') == 'h1')\n"),
+	          0);
 	CHECK_MSG(t.why.len == 0, "%s", t.why.data);
 	CHECK(t.r.defines[0].used && t.r.defines[3].used);
 	CHECK_STR(t.out, ""); /* nothing asked */
@@ -537,9 +540,9 @@ static void test_answers(void)
 	run_begin(&t, cfg);
 	t.r.yes = true;
 	CHECK_INT(run_exec(&t, "assert(prompt('P', 'Port?', '225') == '225')\n"
-			       "assert(read('x') == '')\n"
-			       "prompt('Q', 'No default?')\n"),
-		  -1);
+	                       "assert(read('x') == '')\n"
+	                       "prompt('Q', 'No default?')\n"),
+	          -1);
 	CHECK_CONTAINS(t.why.data, "t.lua:3:");
 	CHECK_CONTAINS(t.why.data, "-D Q=VALUE");
 	run_end(&t);
@@ -548,8 +551,8 @@ static void test_answers(void)
 	run_begin(&t, cfg);
 	mc_recipe_define(&t.r, "PORT=abc", &why);
 	CHECK_INT(run_exec(&t, "prompt('PORT', 'Port?', '225', function(v)\n"
-			       "  return tonumber(v) ~= nil, 'a number' end)"),
-		  -1);
+	                       "  return tonumber(v) ~= nil, 'a number' end)"),
+	          -1);
 	CHECK_CONTAINS(t.why.data, "the answer 'abc' to PORT is not valid: a number");
 	run_end(&t);
 	run_begin(&t, cfg);
@@ -564,10 +567,10 @@ static void test_answers(void)
 	t.r.tty = true;
 	t.r.in = fmemopen((void *)answers, sizeof(answers) - 1, "r");
 	CHECK_INT(run_exec(&t, "assert(prompt('PORT', 'Port?', '143', '%d+') == '2143')\n"
-			       "assert(prompt('OTHER', 'Other?', '225') == '225')\n"
-			       "assert(read('Say: ') == 'hello')\n"
-			       "assert(read('More: ') == '')\n"), /* end of input */
-		  0);
+	                       "assert(prompt('OTHER', 'Other?', '225') == '225')\n"
+	                       "assert(read('Say: ') == 'hello')\n"
+	                       "assert(read('More: ') == '')\n"), /* end of input */
+	          0);
 	CHECK_MSG(t.why.len == 0, "%s", t.why.data);
 	CHECK_STR(t.out, "Port? [143] Port? [143] Other? [225] Say: More: \n");
 	CHECK_CONTAINS(t.err, "'abc' is not valid: it must match the pattern %d+");
@@ -602,8 +605,7 @@ static void test_find(void)
 	free(p);
 	/* shipped recipes come from the data directory */
 	p = mc_recipe_find(root, "MTAOnly", &why);
-	CHECK_MSG(p != NULL && strstr(p, "/recipes/MTAOnly.lua") != NULL, "%s",
-		  p ? p : why.data);
+	CHECK_MSG(p != NULL && strstr(p, "/recipes/MTAOnly.lua") != NULL, "%s", p ? p : why.data);
 	free(p);
 	/* a site recipe of the same name comes first */
 	CHECK_INT(ms_file_replace(shadow, "print('x')", 10, 0644, &why), 0);
@@ -657,18 +659,18 @@ static struct mc_config *fresh_config(void)
 	struct mc_config *cfg = mc_config_new();
 	struct ms_buf why;
 	static const char *const init[][2] = {
-		{"base.hostname", "mail.example.com"},
-		{"base.defaultdomain", "example.com"},
-		{"store.enable", "1"},
-		{"imap.enable", "1"},
-		{"pop.enable", "1"},
-		{"http.enable", "1"},
-		{"mmp.enable", "0"},
-		{"imapproxy.tcp_listen:imapproxy1.tcp_ports", "143"},
-		{"popproxy.tcp_listen:popproxy1.tcp_ports", "110"},
-		{"dispatcher.service:SMTP_SUBMIT.tcp_ports", "587"},
-		{"schedule.task:expire.crontab", "0 23 * * * bin/imexpire"},
-		{"channel:tcp_local.smtp", ""},
+	    {"base.hostname", "mail.example.com"},
+	    {"base.defaultdomain", "example.com"},
+	    {"store.enable", "1"},
+	    {"imap.enable", "1"},
+	    {"pop.enable", "1"},
+	    {"http.enable", "1"},
+	    {"mmp.enable", "0"},
+	    {"imapproxy.tcp_listen:imapproxy1.tcp_ports", "143"},
+	    {"popproxy.tcp_listen:popproxy1.tcp_ports", "110"},
+	    {"dispatcher.service:SMTP_SUBMIT.tcp_ports", "587"},
+	    {"schedule.task:expire.crontab", "0 23 * * * bin/imexpire"},
+	    {"channel:tcp_local.smtp", ""},
 	};
 
 	ms_buf_init(&why);
@@ -703,7 +705,7 @@ static void run_shipped(const char *name, const char *const *defines, const char
 		for (const char *const *d = defines; d && *d; d++)
 			mc_recipe_define(&t.r, *d, &why);
 		CHECK_MSG(mc_recipe_exec(&t.r, &t.why) == 0, "%s round %d: %s", name, round,
-			  t.why.data);
+		          t.why.data);
 		CHECK_MSG(t.r.description != NULL, "%s has no description()", name);
 		run_end(&t);
 		CHECK_MSG(mc_xml_build_config(cfg, &xml, &why) == 0, "%s: %s", name, why.data);
@@ -713,14 +715,14 @@ static void run_shipped(const char *name, const char *const *defines, const char
 		}
 		ms_buf_reset(&diff);
 		CHECK_MSG(mc_config_diff(first, cfg, &diff) == 0, "%s is not idempotent:\n%s", name,
-			  diff.data);
+		          diff.data);
 	}
 	/* Each wanted value is among the values of the option (either scope). */
 	for (const char *const *w = want; w && *w; w += 2) {
 		bool found = false;
 		for (size_t i = 0; i < cfg->n && !found; i++)
 			found = strcmp(cfg->entries[i].key, w[0]) == 0 &&
-				strcmp(cfg->entries[i].value, w[1]) == 0;
+			        strcmp(cfg->entries[i].value, w[1]) == 0;
 		CHECK_MSG(found, "%s: %s = %s not set", name, w[0], w[1]);
 	}
 	free(path);
@@ -733,41 +735,73 @@ static void run_shipped(const char *name, const char *const *defines, const char
 
 static void test_shipped(void)
 {
-	static const char *const single[] = {
-		"channel:tcp_lmtpcs.port", "225",
-		"channel:tcp_lmtpss.official_host_name", "tcp_lmtpss-daemon",
-		"dispatcher.service:LMTPSS.interface_address", "127.0.0.1",
-		"store.enable", "1", NULL};
+	static const char *const single[] = {"channel:tcp_lmtpcs.port",
+	                                     "225",
+	                                     "channel:tcp_lmtpss.official_host_name",
+	                                     "tcp_lmtpss-daemon",
+	                                     "dispatcher.service:LMTPSS.interface_address",
+	                                     "127.0.0.1",
+	                                     "store.enable",
+	                                     "1",
+	                                     NULL};
 	run_shipped("LMTPSingleSystem", NULL, single);
 	static const char *const fe_d[] = {"LMTP_PORT=2225", NULL};
-	static const char *const fe[] = {
-		"store.enable", "0", "imap.enable", "0", "pop.enable", "0",
-		"channel:tcp_lmtpcs.port", "2225",
-		"channel:tcp_lmtpcs.fileinto", "@$4O:$U+$S@$D",
-		"channel:tcp_lmtpcs.official_host_name", "lmtpcs-daemon", NULL};
+	static const char *const fe[] = {"store.enable",
+	                                 "0",
+	                                 "imap.enable",
+	                                 "0",
+	                                 "pop.enable",
+	                                 "0",
+	                                 "channel:tcp_lmtpcs.port",
+	                                 "2225",
+	                                 "channel:tcp_lmtpcs.fileinto",
+	                                 "@$4O:$U+$S@$D",
+	                                 "channel:tcp_lmtpcs.official_host_name",
+	                                 "lmtpcs-daemon",
+	                                 NULL};
 	run_shipped("frontendLMTP", fe_d, fe);
 	static const char *const be_d[] = {"MY_IP=10.0.0.3", "FRONTEND_IPS=10.0.0.1 10.0.0.2",
-					   NULL};
-	static const char *const be[] = {
-		"dispatcher.service:LMTPSS.parameter", "CHANNEL=tcp_lmtpss",
-		"mapping:PORT_ACCESS.rule", "TCP|*|225|10.0.0.3|* $Y", NULL};
+	                                   NULL};
+	static const char *const be[] = {"dispatcher.service:LMTPSS.parameter",
+	                                 "CHANNEL=tcp_lmtpss", "mapping:PORT_ACCESS.rule",
+	                                 "TCP|*|225|10.0.0.3|* $Y", NULL};
 	run_shipped("backendLMTP", be_d, be);
-	static const char *const mta[] = {
-		"store.enable", "0", "imap.enablesslport", "0", "http.enable", "0",
-		"schedule.task:expire.enable", "0", NULL};
+	static const char *const mta[] = {"store.enable",
+	                                  "0",
+	                                  "imap.enablesslport",
+	                                  "0",
+	                                  "http.enable",
+	                                  "0",
+	                                  "schedule.task:expire.enable",
+	                                  "0",
+	                                  NULL};
 	run_shipped("MTAOnly", NULL, mta);
 	static const char *const mmp_d[] = {"SUBMIT_PORTS=587 1587", NULL};
-	static const char *const mmp[] = {
-		"mmp.enable", "1", "imap.enable", "0",
-		"imapproxy.tcp_listen:imapproxy1.tcp_ports", "143",
-		"submitproxy.tcp_listen:submitproxy1.tcp_ports", "587 1587",
-		"imapproxy.defaultdomain", "example.com", NULL};
+	static const char *const mmp[] = {"mmp.enable",
+	                                  "1",
+	                                  "imap.enable",
+	                                  "0",
+	                                  "imapproxy.tcp_listen:imapproxy1.tcp_ports",
+	                                  "143",
+	                                  "submitproxy.tcp_listen:submitproxy1.tcp_ports",
+	                                  "587 1587",
+	                                  "imapproxy.defaultdomain",
+	                                  "example.com",
+	                                  NULL};
 	run_shipped("MMPFrontEnd", mmp_d, mmp);
-	static const char *const tls[] = {
-		"imap.sslusessl", "1", "pop.enablesslport", "1", "http.plaintextmincipher", "128",
-		"ens.sslnicknames", "Server-Cert",
-		"dispatcher.service:SMTP_SUBMIT.ssl_ports", "465",
-		"channel:tcp_local.maytls", "", NULL};
+	static const char *const tls[] = {"imap.sslusessl",
+	                                  "1",
+	                                  "pop.enablesslport",
+	                                  "1",
+	                                  "http.plaintextmincipher",
+	                                  "128",
+	                                  "ens.sslnicknames",
+	                                  "Server-Cert",
+	                                  "dispatcher.service:SMTP_SUBMIT.ssl_ports",
+	                                  "465",
+	                                  "channel:tcp_local.maytls",
+	                                  "",
+	                                  NULL};
 	run_shipped("TLSEverywhere", NULL, tls);
 }
 
@@ -790,11 +824,12 @@ static void test_docs(const char *docs_path)
 	for (const struct mc_recipe_builtin *b = mc_recipe_builtins; b->name != NULL; b++) {
 		CHECK_MSG(strstr(help, b->shape) != NULL, "help lacks %s", b->shape);
 		CHECK_MSG(strncmp(b->shape, b->name, strlen(b->name)) == 0 &&
-				  b->shape[strlen(b->name)] == '(',
-			  "shape %s does not start with %s(", b->shape, b->name);
+		              b->shape[strlen(b->name)] == '(',
+		          "shape %s does not start with %s(", b->shape, b->name);
 		if (have_doc) {
 			char *needle = ms_xasprintf("`%s(", b->name);
-			CHECK_MSG(strstr(doc.data, needle) != NULL, "docs/recipes.md lacks %s", needle);
+			CHECK_MSG(strstr(doc.data, needle) != NULL, "docs/recipes.md lacks %s",
+			          needle);
 			free(needle);
 		}
 		if (b->origin == MC_RECIPE_SEED)
