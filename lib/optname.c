@@ -220,7 +220,7 @@ static const struct ms_optdef *resolve_bare(const char *text, struct ms_buf *why
 	return NULL;
 }
 
-static size_t edit_distance(const char *a, const char *b)
+size_t ms_edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
 	size_t *row = ms_xcalloc(lb + 1, sizeof(*row));
@@ -275,11 +275,11 @@ const char *ms_optname_suggest(const char *text)
 	leaf_in = leaf_in ? leaf_in + 1 : text;
 	for (size_t i = 0; i < ms_optdefs_count; i++) {
 		const char *name = ms_optdefs[i].name;
-		size_t d = edit_distance(t, name);
+		size_t d = ms_edit_distance(t, name);
 		/* A bare or misplaced leaf is also compared with the template's leaf. */
 		const char *leaf = strrchr(name, '.');
 		if (leaf != NULL) {
-			size_t dl = edit_distance(leaf_in, leaf + 1) + 1;
+			size_t dl = ms_edit_distance(leaf_in, leaf + 1) + 1;
 			if (dl < d)
 				d = dl;
 		}

@@ -71,41 +71,15 @@ no:
 	return false;
 }
 
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	size_t *row = ms_xcalloc(lb + 1, sizeof(*row));
-
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j], best = diag + (tolower((unsigned char)a[i - 1]) !=
-			                                   tolower((unsigned char)b[j - 1]));
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	size_t d = row[lb];
-	free(row);
-	return d;
-}
-
 /* The closest legacy or unified name to text, or NULL when nothing is close. */
 static const char *suggest(const char *text)
 {
 	const char *u = ms_optname_suggest(text), *best = NULL;
-	size_t ud = u ? edit_distance(text, u) : (size_t)-1, best_d = (size_t)-1;
+	size_t ud = u ? ms_edit_distance(text, u) : (size_t)-1, best_d = (size_t)-1;
 
 	for (size_t i = 0; i < ms_optdefs_count; i++) {
 		const char *l = ms_optdefs[i].legacy;
-		size_t d = l ? edit_distance(text, l) : (size_t)-1;
+		size_t d = l ? ms_edit_distance(text, l) : (size_t)-1;
 		if (d < best_d) {
 			best_d = d;
 			best = l;
@@ -119,7 +93,7 @@ static const char *suggest(const char *text)
 		const char *tl = strrchr(text, '.'), *ul = strrchr(u, '.');
 		tl = tl ? tl + 1 : text;
 		ul = ul ? ul + 1 : u;
-		if (edit_distance(tl, ul) >= strlen(tl))
+		if (ms_edit_distance(tl, ul) >= strlen(tl))
 			return NULL;
 	}
 	return u;

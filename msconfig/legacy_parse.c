@@ -17,6 +17,7 @@
 #include <strings.h>
 
 #include <ms/buf.h>
+#include <ms/optname.h>
 #include <ms/optdef.h>
 
 #include "legacy.h"
@@ -37,33 +38,6 @@ static const struct ms_optdef *channel_keyword(const char *word)
 	return NULL;
 }
 
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	size_t *row = ms_xcalloc(lb + 1, sizeof(*row));
-
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t cost = (a[i - 1] | 0x20) == (b[j - 1] | 0x20) ? 0 : 1;
-			size_t best = diag + cost;
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	size_t d = row[lb];
-	free(row);
-	return d;
-}
-
 /* The channel keyword closest to word, or NULL when none is close. */
 static const char *closest_keyword(const char *word)
 {
@@ -76,7 +50,7 @@ static const char *closest_keyword(const char *word)
 		const struct ms_optdef *d = &ms_optdefs[i];
 		if (!mc_legacy_direct_member(d, MS_OPT_CHANNEL_OFFICIAL_HOST_NAME))
 			continue;
-		size_t dist = edit_distance(word, mc_legacy_leaf(d));
+		size_t dist = ms_edit_distance(word, mc_legacy_leaf(d));
 		if (dist < best_d) {
 			best_d = dist;
 			best = mc_legacy_leaf(d);

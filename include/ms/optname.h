@@ -60,6 +60,9 @@ void ms_optname_display(const struct ms_optname *n, bool with_scope, struct ms_b
 /* Parse a canonical key (no scope, no aliases); 0 or -1. */
 int ms_optname_from_key(const char *key, struct ms_optname *r);
 
+/* Levenshtein distance between a and b, ignoring ASCII case. */
+size_t ms_edit_distance(const char *a, const char *b);
+
 /* The closest template to text (edit distance), or NULL. */
 const char *ms_optname_suggest(const char *text);
 
