@@ -450,6 +450,8 @@ int mc_repo_commit(struct mc_repo *repo, struct mc_config *cfg, unsigned long ba
 		goto out;
 	crashpoint("config");
 	ret = 0;
+	/* cfg now describes the active file: later commits from it are not conflicts. */
+	cfg->loaded_digest = digest(xml.data, xml.len);
 	/* The graveyard copy of the new configuration: restorable even if broken later. */
 	free(old_c);
 	free(old_x);
