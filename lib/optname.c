@@ -267,6 +267,9 @@ static char *templatize(const char *text)
 
 const char *ms_optname_suggest(const char *text)
 {
+	/* No option name is this long: nothing useful to suggest, and it is slow. */
+	if (strlen(text) > 128)
+		return NULL;
 	char *t = templatize(text);
 	const char *best = NULL;
 	size_t best_d = (size_t)-1;

@@ -15,6 +15,7 @@
 #include <ms/optkey.h>
 #include <ms/optname.h>
 #include <ms/path.h>
+#include <ms/utf8.h>
 
 #include "model.h"
 #include "xmlio.h"
@@ -143,7 +144,18 @@ static int load_option(struct load_ctx *lc, enum ms_scope scope, xmlNodePtr n,
 			free(tpl);
 			goto out;
 		}
-		ms_buf_printf(&v, "%s %s", pat, tpl);
+		/* A blank inside a pattern is written "$ " in the text form. */
+		for (const char *c = pat; *c != '\0'; c++) {
+			if (*c == '$' && c[1] != '\0') {
+				ms_buf_putc(&v, *c++);
+				ms_buf_putc(&v, *c);
+				continue;
+			}
+			if (*c == ' ' || *c == '\t')
+				ms_buf_putc(&v, '$');
+			ms_buf_putc(&v, *c);
+		}
+		ms_buf_printf(&v, " %s", tpl);
 		free(pat);
 		free(tpl);
 	} else if (name.def->type != MS_OPT_TYPE_FLAG) {
@@ -156,22 +168,40 @@ static int load_option(struct load_ctx *lc, enum ms_scope scope, xmlNodePtr n,
 		ms_buf_puts(&v, val);
 		free(val);
 	}
-	struct ms_buf why2;
+	/*
+	 * An option given twice (or a value of a multi-valued option repeated)
+	 * is an error a hand edit makes: say where, rather than guess which one
+	 * the administrator meant.
+	 */
+	struct ms_buf ckey, why2;
+	ms_buf_init(&ckey);
 	ms_buf_init(&why2);
-	if (mc_config_set(lc->cfg, &name, v.data, MC_SET_LOADING, NULL, NULL, &why2) < 0) {
-		ms_buf_setf(lc->why, "%s:%ld:1: %s", lc->filename, xmlGetLineNo(n), why2.data);
-		ms_buf_deinit(&why2);
-		goto out;
+	ms_optname_key(&name, &ckey);
+	size_t before = lc->cfg->n;
+	bool dup = false;
+	for (size_t i = 0; i < lc->cfg->n && !dup; i++) {
+		const struct mc_entry *e = &lc->cfg->entries[i];
+		dup = e->name.scope == scope && strcmp(e->key, ckey.data) == 0 &&
+		      (!(name.def->flags & MS_OPTF_MULTI) || strcmp(e->value, v.data) == 0);
 	}
-	ms_buf_deinit(&why2);
-	/* Keep the provenance attributes the seed's config.xml carries. */
-	struct mc_entry *e = &lc->cfg->entries[lc->cfg->n - 1];
-	if (strcmp(e->key, key) == 0) {
+	if (dup) {
+		ms_buf_setf(lc->why, "%s:%ld:1: %s.%s is given twice%s", lc->filename,
+			    xmlGetLineNo(n), scope == MS_SCOPE_INSTANCE ? "instance" : "role",
+			    ckey.data, (name.def->flags & MS_OPTF_MULTI) ? " with the same value" : "");
+	} else if (mc_config_set(lc->cfg, &name, v.data, MC_SET_LOADING, NULL, NULL, &why2) < 0) {
+		ms_buf_setf(lc->why, "%s:%ld:1: %s", lc->filename, xmlGetLineNo(n), why2.data);
+	} else if (lc->cfg->n == before + 1) {
+		/* Keep the provenance attributes the seed's config.xml carries. */
+		struct mc_entry *e = &lc->cfg->entries[lc->cfg->n - 1];
 		e->annotation = prop(n, "xannotation");
 		e->author = prop(n, "xauthor");
 		e->mtime = prop(n, "xmtime");
+		ret = 0;
+	} else {
+		ret = 0; /* a normalised value equal to one already there */
 	}
-	ret = 0;
+	ms_buf_deinit(&ckey);
+	ms_buf_deinit(&why2);
 out:
 	ms_buf_deinit(&v);
 	ms_optname_deinit(&name);
@@ -196,6 +226,13 @@ static int load_group(struct load_ctx *lc, enum ms_scope scope, xmlNodePtr group
 		bool kids = has_element_children(n);
 		char *gname = prop(n, "name");
 		int r = 0;
+		if (gname != NULL && !ms_utf8_text(gname, false)) {
+			ms_buf_setf(lc->why,
+				    "%s:%ld:1: the group name of <%s> holds a control character",
+				    lc->filename, xmlGetLineNo(n), (const char *)n->name);
+			free(gname);
+			return -1;
+		}
 		if (gname != NULL) {
 			ms_buf_putc(prefix, ':');
 			ms_optkey_escape_name(prefix, gname);
@@ -560,6 +597,9 @@ void mc_xml_build_xpass(const struct mc_config *cfg, struct ms_buf *out)
 			case '<': ms_buf_puts(&attr, "&lt;"); break;
 			case '>': ms_buf_puts(&attr, "&gt;"); break;
 			case '"': ms_buf_puts(&attr, "&quot;"); break;
+			case '\n': ms_buf_puts(&attr, "&#10;"); break;
+			case '\r': ms_buf_puts(&attr, "&#13;"); break;
+			case '\t': ms_buf_puts(&attr, "&#9;"); break;
 			default: ms_buf_putc(&attr, *p);
 			}
 		}

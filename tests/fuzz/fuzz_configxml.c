@@ -94,7 +94,7 @@ static void check_config(const uint8_t *data, size_t size)
 		fail("serialised config.xml does not parse", &out, &why);
 	if (again->n != count_stored(cfg, false)) {
 		fprintf(stderr, "  entries: %zu before (%zu without passwords), %zu after\n",
-			cfg->n, count_stored(cfg, false), again->n);
+		        cfg->n, count_stored(cfg, false), again->n);
 		fail("serialised config.xml has a different number of entries", &out, NULL);
 	}
 	if (mc_xml_build_config(again, &out2, &why) < 0)
@@ -130,7 +130,7 @@ static void check_xpass(const uint8_t *data, size_t size)
 		fail("serialised xpass.xml does not parse", &out, &why);
 	if (seq2 != seq || again->n != count_stored(cfg, true)) {
 		fprintf(stderr, "  seq %lu -> %lu, entries %zu (%zu passwords) -> %zu\n", seq, seq2,
-			cfg->n, count_stored(cfg, true), again->n);
+		        cfg->n, count_stored(cfg, true), again->n);
 		fail("serialised xpass.xml reads back differently", &out, NULL);
 	}
 done:

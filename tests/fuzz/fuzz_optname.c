@@ -34,8 +34,8 @@ static size_t stars(const char *template)
 
 static void dump(const char *what, const char *input, const struct ms_optname *n)
 {
-	fprintf(stderr, "fuzz_optname: %s\n  input: '%s'\n  parsed: id %d (%s), scope %d",
-		what, input, (int)n->id, n->def ? n->def->name : "(null)", (int)n->scope);
+	fprintf(stderr, "fuzz_optname: %s\n  input: '%s'\n  parsed: id %d (%s), scope %d", what,
+	        input, (int)n->id, n->def ? n->def->name : "(null)", (int)n->scope);
 	for (size_t i = 0; i < n->nnames && i < MS_OPTNAME_MAXNAMES; i++)
 		fprintf(stderr, ", name[%zu] '%s'", i, n->names[i] ? n->names[i] : "(null)");
 	fputc('\n', stderr);
@@ -52,8 +52,8 @@ static bool same(const struct ms_optname *a, const struct ms_optname *b)
 	return true;
 }
 
-static void fail(const char *what, const char *input, const struct ms_optname *n,
-		 const char *text, const struct ms_optname *back)
+static void fail(const char *what, const char *input, const struct ms_optname *n, const char *text,
+                 const struct ms_optname *back)
 {
 	dump(what, input, n);
 	if (text != NULL)
@@ -65,7 +65,7 @@ static void fail(const char *what, const char *input, const struct ms_optname *n
 
 /* Parse text (a key or a display form) and check it gives n again. */
 static void check_reads_back(const char *input, const struct ms_optname *n, const char *text,
-			     bool as_key, enum ms_scope want_scope, const char *what)
+                             bool as_key, enum ms_scope want_scope, const char *what)
 {
 	struct ms_optname back;
 	struct ms_buf why;
@@ -111,17 +111,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	ms_optname_key(&n, &out);
 	check_reads_back(text, &n, out.data, true, MS_SCOPE_NONE,
-			 "canonical key does not read back as the same option");
+	                 "canonical key does not read back as the same option");
 
 	ms_buf_reset(&out);
 	ms_optname_display(&n, false, &out);
 	check_reads_back(text, &n, out.data, false, MS_SCOPE_NONE,
-			 "display form does not read back as the same option");
+	                 "display form does not read back as the same option");
 
 	ms_buf_reset(&out);
 	ms_optname_display(&n, true, &out);
 	check_reads_back(text, &n, out.data, false, n.scope,
-			 "display form with scope does not read back as the same option");
+	                 "display form with scope does not read back as the same option");
 
 	ms_optname_deinit(&n);
 done:

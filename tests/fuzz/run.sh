@@ -12,8 +12,10 @@
 # line per target:
 #   fuzz NAME: ok (N runs)
 #   fuzz NAME: FAILED (crash file: PATH)
-# A crash file is kept (moved out of the temporary directory) for the
-# report.  Exit status 0 when every target passed, 1 otherwise, 2 on usage.
+# A crash file is kept (moved under $FUZZ_CRASH_DIR, default $TMPDIR or
+# /tmp) with the log, and the line after the summary says how to replay it.
+# Reproducers of known bugs live in the corpus as repro-*: while such a
+# bug is open its target fails on the seeds, before any fuzzing.  Exit status 0 when every target passed, 1 otherwise, 2 on usage.
 # The sanitizers' environment passes through: while a known leak is being
 # fixed, LSAN_OPTIONS=suppressions=FILE keeps it from hiding new findings.
 set -u
@@ -78,7 +80,10 @@ for name in optname configxml; do
 	else
 		echo "fuzz $name: FAILED (exit status $status, log: $keep/log)"
 	fi
-	# The first lines of the sanitizer's report say what broke.
-	grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz_|    #[0-9] )' "$keep/log" | head -n 20 | sed 's/^/  /'
+	# What broke: the target's message, the sanitizer's verdict and the
+	# project's frames of the stack.
+	grep -E '^(==[0-9]+==ERROR|SUMMARY|fuzz_|  [a-z]|    #[0-9]+ )' "$keep/log" |
+		grep -vE 'fuzzer::|__sanitizer_|libc\.so|libc_start|_start |in main ' | head -n 20 | sed 's/^/  /'
+	[ -n "$crash" ] && echo "  reproduce: $exe $keep/$crash"
 done
 exit $failed
