@@ -430,8 +430,7 @@ int mc_compile(const struct mc_config *cfg, const char *serverroot, struct ms_bu
 			ms_buf_printf(report, "  ... and %zu more\n", nch - 50);
 		if (refresh.len > 0)
 			ms_buf_printf(report,
-				      "services that re-read it on refresh: %s (the watcher "
-				      "signals them)\n",
+				      "services that apply it on refresh: %s\n",
 				      refresh.data);
 		if (restart.len > 0)
 			ms_buf_printf(report,

@@ -646,7 +646,7 @@ static void summary(struct ic *ic, const struct mc_config *cfg)
 		ms_buf_deinit(&line);
 		mc_config_free(&sorted);
 	}
-	printf("Start the servers with start-msg.\n");
+	printf("Review or change it with msconfig (SERVERROOT=%s).\n", ic->root);
 }
 
 /* ---- main ---- */
