@@ -17,15 +17,21 @@
 --     (dispatcher.service:SMTP_SUBMIT.ssl_ports) when that service exists;
 --     the channel tcp_local offers and uses TLS (maytls) and tcp_submit
 --     requires it (musttlsserver), when those channels exist.
--- The servers need an installed certificate.  The configuration has no
--- option for certificate or key file paths: they stay where the servers
--- look for them (CERT_NICKNAME only names the certificate for ENS).
+--   * the certificate and key every TLS listener presents: base.sslcertfile
+--     and base.sslkeyfile (PEM files; CERT_FILE and KEY_FILE), and the
+--     trusted authorities base.sslcafile when CA_FILE is given.
 --
 -- Questions (answer them with -D NAME=VALUE; -y takes the defaults):
 --   MIN_CIPHER      least cipher strength for a plaintext password: 0 (any
 --                   TLS), 40 or 128 (default 128)
 --   CERT_NICKNAME   name of the server certificate (default Server-Cert)
 --   SMTPS_PORT      TLS port of the submission service (default 465)
+--   CERT_FILE       PEM certificate file (default: the current
+--                   base.sslcertfile, IMTA_ROOT:config/tls/server-cert.pem)
+--   KEY_FILE        PEM private key file (default: the current
+--                   base.sslkeyfile, IMTA_ROOT:config/tls/server-key.pem)
+--   CA_FILE         PEM file of trusted authorities (default: none, the
+--                   system's trust store)
 --
 -- Running it again changes nothing.
 description("TLS on every service; plaintext passwords only over TLS")
@@ -42,6 +48,19 @@ local smtps = prompt("SMTPS_PORT", "TLS port of the submission service?", "465",
         return n ~= nil and n == math.floor(n) and n >= 1 and n <= 65535,
             "a port number from 1 to 65535"
     end)
+
+local certfile = prompt("CERT_FILE", "PEM file of the server certificate?",
+    get_option("base.sslcertfile", "IMTA_ROOT:config/tls/server-cert.pem"), "[^%c]+")
+local keyfile = prompt("KEY_FILE", "PEM file of its private key?",
+    get_option("base.sslkeyfile", "IMTA_ROOT:config/tls/server-key.pem"), "[^%c]+")
+local cafile = prompt("CA_FILE", "PEM file of trusted authorities (empty: system store)?",
+    get_option("base.sslcafile", ""))
+
+set_option("base.sslcertfile", certfile)
+set_option("base.sslkeyfile", keyfile)
+if cafile ~= "" then
+    set_option("base.sslcafile", cafile)
+end
 
 for _, service in ipairs({"imap", "pop", "http"}) do
     set_option(service .. ".sslusessl", "1")
