@@ -291,7 +291,8 @@ def effective_password(instance):
 
 # Which configuration is active after a kill at each step (repo.h):
 # config.xml is the commit point.
-CRASHPOINTS = [("graveyard", "old"), ("xpass", "old"), ("config", "new"), ("compile", "new")]
+CRASHPOINTS = [("graveyard", "old"), ("xpass", "old"), ("config", "new"), ("copy", "new"),
+               ("compile", "new")]
 
 
 @pytest.mark.parametrize("point,survivor", CRASHPOINTS)
