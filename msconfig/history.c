@@ -17,6 +17,7 @@
 #include <ms/file.h>
 
 #include "model.h"
+#include "notify.h"
 #include "repo.h"
 #include "session.h"
 
@@ -160,6 +161,7 @@ int mc_verb_rollback(struct mc_session *s, int argc, char **argv)
 	} else {
 		fprintf(s->out, "configuration %lu is active again, as configuration %lu\n%s",
 			seq, new_seq, report.data);
+		mc_notify_watcher(mc_repo_root(s->repo), s->out, s->err);
 		if (mc_session_load(s) < 0)
 			fprintf(s->err, "msconfig: %s\n", s->load_error.data);
 	}

@@ -25,14 +25,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <ms/buf.h>
 #include <ms/file.h>
 #include <ms/optdef.h>
+#include <ms/optkey.h>
 #include <ms/optname.h>
 #include <ms/path.h>
 
@@ -76,6 +79,8 @@ struct ic {
 	bool yes, force, tty;
 	bool offset_given;
 	long offset;
+	bool local_dir;           /* --local-directory */
+	bool local_default_admin; /* bind DN not given: cn=admin,BASE */
 	char *user, *group; /* owned */
 	const char *pw_file;
 	struct ic_answers a;
@@ -92,6 +97,7 @@ static void usage(FILE *f)
 	        "                   [--ldap-url URL] [--ldap-base-dn DN] [--ldap-bind-dn DN]\n"
 	        "                   [--ldap-bind-password PW | --ldap-bind-password-file FILE]\n"
 	        "                   [--user USER] [--group GROUP] [--port-offset N]\n"
+	        "                   [--local-directory]\n"
 	        "Create a new Messaging Server instance in SERVERROOT (now %s).\n"
 	        "  -s, --serverroot DIR   create the instance in DIR instead of $SERVERROOT\n"
 	        "  -y, --yes              ask nothing: use the defaults for values not given\n"
@@ -112,6 +118,8 @@ static void usage(FILE *f)
 	        " if it\n"
 	        "                         exists, else the invoking user, and that user's group)\n"
 	        "  --port-offset N        add N to every listening port (test instances)\n"
+	        "  --local-directory      run the instance's own directory server (ldap-local)\n"
+	        "                         on 127.0.0.1, port ldap.port (moved by --port-offset)\n"
 	        "Without -y, missing values are asked for on a terminal; without a terminal\n"
 	        "they must be given as flags.  See init-config(8).\n",
 	        ms_serverroot());
@@ -289,6 +297,148 @@ static void replace(char **slot, char *value)
 	*slot = value;
 }
 
+/* ---- --local-directory: the instance's own slapd (docs/ldap.md) ----
+ *
+ * The flag makes init-config point the directory options at a slapd that
+ * ldap-local creates for this instance: base.ugldaphost 127.0.0.1:PORT
+ * where PORT is ldap.port (389, moved by --port-offset like every
+ * listening port), base.ugldapbinddn cn=admin,BASE (slapd's rootdn) unless
+ * --ldap-bind-dn names another, with a random password unless one is
+ * given, ldap.enable 1 (the watcher runs it as the service "ldap"), and
+ * the store proxy administrator "admin" with a random password, whose
+ * account the base tree holds.  After the commit, `ldap-local init`
+ * builds the directory.
+ */
+
+/* A random password for an account only programs use (24 characters). */
+static char *random_password(void)
+{
+	static const char alphabet[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	unsigned char raw[24];
+	char *p;
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return NULL;
+	p = ms_xmalloc(sizeof(raw) + 1);
+	for (size_t i = 0; i < sizeof(raw); i++)
+		p[i] = alphabet[raw[i] & 63];
+	p[sizeof(raw)] = '\0';
+	explicit_bzero(raw, sizeof(raw));
+	return p;
+}
+
+static int local_dir_gather(struct ic *ic)
+{
+	struct ic_answers *a = &ic->a;
+
+	if (a->ldap_url != NULL) {
+		fprintf(stderr, PROG ": --local-directory runs the instance's own directory; "
+		                     "do not also give --ldap-url\n");
+		return -1;
+	}
+	/* The real port is known after --port-offset (local_dir_point). */
+	a->ldap_url = ms_xstrdup("ldap://127.0.0.1:389");
+	if (a->bind_dn == NULL || *a->bind_dn == '\0') {
+		replace(&a->bind_dn, ms_xstrdup("cn=admin"));
+		ic->local_default_admin = true;
+	}
+	if (a->bind_pw == NULL && (a->bind_pw = random_password()) == NULL) {
+		fprintf(stderr, PROG ": no random numbers for the directory password\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* The administrator's DN once the base DN is known. */
+static void local_dir_admin(struct ic *ic)
+{
+	replace(&ic->a.bind_dn, ms_xasprintf("cn=admin,%s", ic->a.base_dn));
+}
+
+static int local_dir_config(struct ic *ic)
+{
+	struct mc_config *cfg = ic->cfg;
+	struct ms_buf *why = &ic->err;
+	char *pw = random_password();
+	int r;
+
+	if (pw == NULL) {
+		ms_buf_setf(why, "no random numbers for the proxy administrator's password");
+		return -1;
+	}
+	r = mc_instance_set(cfg, MS_OPT_LDAP_ENABLE, NULL, "1", why) < 0 ||
+	            mc_instance_set(cfg, MS_OPT_BASE_PROXYADMIN, NULL, "admin", why) < 0 ||
+	            mc_instance_set(cfg, MS_OPT_BASE_PROXYADMINPASS, NULL, pw, why) < 0
+	        ? -1
+	        : 0;
+	explicit_bzero(pw, strlen(pw));
+	free(pw);
+	return r;
+}
+
+/* After --port-offset: point the directory options at ldap.port. */
+static int local_dir_point(struct ic *ic)
+{
+	struct ms_buf key;
+	const char *port = ms_optdefs[MS_OPT_LDAP_PORT].defval;
+	long i;
+
+	ms_buf_init(&key);
+	ms_optkey_build(&key, MS_OPT_LDAP_PORT, NULL);
+	if ((i = mc_config_find(ic->cfg, MS_SCOPE_INSTANCE, key.data)) < 0)
+		i = mc_config_find(ic->cfg, MS_SCOPE_ROLE, key.data);
+	if (i >= 0)
+		port = ic->cfg->entries[i].value;
+	ms_buf_deinit(&key);
+	char *hosts = ms_xasprintf("127.0.0.1:%s", port);
+	int r = mc_instance_set(ic->cfg, MS_OPT_BASE_UGLDAPHOST, NULL, hosts, &ic->err) < 0 ||
+	                mc_instance_set(ic->cfg, MS_OPT_BASE_UGLDAPPORT, NULL, port, &ic->err) < 0 ||
+	                mc_instance_set(ic->cfg, MS_OPT_BASE_UGLDAPUSESSL, NULL, "0", &ic->err) < 0
+	            ? -1
+	            : 0;
+	replace(&ic->a.ldap_url, ms_xasprintf("ldap://%s (local, ldap-local)", hosts));
+	free(hosts);
+	return r;
+}
+
+/* Run ldap-local init (beside this program) on the new instance. */
+static int local_dir_init(struct ic *ic)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int status;
+
+	if (n <= 0) {
+		fprintf(stderr, PROG ": cannot find ldap-local: /proc/self/exe: %s\n",
+		        strerror(errno));
+		return EX_FAIL;
+	}
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	*slash = '\0';
+	char *prog = ms_xasprintf("%s/ldap-local", self);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl(prog, "ldap-local", "-s", ic->root, "init", (char *)NULL);
+		fprintf(stderr, PROG ": cannot run %s: %s\n", prog, strerror(errno));
+		_exit(127);
+	}
+	while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	free(prog);
+	if (pid < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr,
+		        PROG ": the instance is created but its directory is not; fix the "
+		             "problem above and run: ldap-local -s %s init\n",
+		        ic->root);
+		return EX_FAIL;
+	}
+	printf("Start the directory with: ldap-local -s %s start (or start-msg)\n", ic->root);
+	return 0;
+}
+
 /* Read the password file's first line. */
 static int read_pw_file(struct ic *ic)
 {
@@ -318,6 +468,8 @@ static int gather(struct ic *ic)
 	struct ic_answers *a = &ic->a;
 	bool asking = ic->tty && !ic->yes;
 
+	if (ic->local_dir && local_dir_gather(ic) != 0)
+		return EX_USAGE;
 	if (!ic->yes && !ic->tty) {
 		struct ms_buf missing;
 		ms_buf_init(&missing);
@@ -496,6 +648,8 @@ static int build_config(struct ic *ic)
 	char *partition = ms_xasprintf("%s/data/store/partition/primary", ic->root);
 	int r = 0;
 
+	if (ic->local_dir && ic->local_default_admin)
+		local_dir_admin(ic);
 	if (mc_instance_set(cfg, MS_OPT_BASE_HOSTNAME, NULL, a->hostname, why) < 0 ||
 	    mc_instance_set(cfg, MS_OPT_BASE_DEFAULTDOMAIN, NULL, a->domain, why) < 0 ||
 	    mc_instance_set(cfg, MS_OPT_BASE_POSTMASTER, NULL, a->postmaster, why) < 0 ||
@@ -513,6 +667,10 @@ static int build_config(struct ic *ic)
 		r = -1;
 	if (r == 0)
 		r = mc_instance_defaults_apply(cfg, why);
+	if (r == 0)
+		r = mc_instance_mta_defaults_apply(cfg, a->hostname, a->domain, why);
+	if (r == 0 && ic->local_dir)
+		r = local_dir_config(ic);
 	free(partition);
 	return r;
 }
@@ -753,6 +911,8 @@ static int parse_args(struct ic *ic, int argc, char **argv)
 				return EX_USAGE;
 			}
 			ic->offset_given = true;
+		} else if (strcmp(arg, "--local-directory") == 0) {
+			ic->local_dir = true;
 		} else {
 			fail_usage("unknown argument '%s' (init-config --help)", arg, NULL);
 			return EX_USAGE;
@@ -879,6 +1039,11 @@ int main(int argc, char **argv)
 	}
 	if ((ret = apply_offset(&ic)) != 0)
 		goto out;
+	if (ic.local_dir && local_dir_point(&ic) < 0) {
+		fprintf(stderr, PROG ": %s\n", ic.err.data);
+		ret = EX_FAIL;
+		goto out;
+	}
 
 	if (make_dirs(&ic) < 0 || write_restricted(&ic) < 0 ||
 	    mc_repo_commit(repo, ic.cfg,
@@ -898,6 +1063,8 @@ int main(int argc, char **argv)
 	give_to_user(&ic);
 	summary(&ic, ic.cfg);
 	ret = 0;
+	if (ic.local_dir)
+		ret = local_dir_init(&ic);
 out:
 	mc_repo_close(&repo);
 out_noroot:

@@ -542,3 +542,170 @@ char *mc_instance_domain_of(const char *host)
 	const char *dot = strchr(host, '.');
 	return dot != NULL && dot[1] != '\0' ? ms_xstrdup(dot + 1) : NULL;
 }
+
+/* ==== The MTA of a new instance: channels, rewrite rules, mapping tables ====
+ *
+ * What `msconfig show 'channel:*'`, `msconfig edit rewrite` and `msconfig
+ * edit mappings` show on a fresh instance (docs/mta.md, "Defaults of a new
+ * instance", gives the sources in the seed).  "{host}" and "{domain}" in a
+ * value stand for the instance's host name and default domain.  A flag is
+ * written with the value "".
+ */
+
+struct mta_default {
+	const char *group;  /* channel name or mapping table name; NULL for rewrite.rule */
+	enum ms_opt opt;
+	const char *value;
+};
+
+static const struct mta_default mta_defaults[] = {
+    /* Defaults for every channel that does not say otherwise (002:2623). */
+    {"defaults", MS_OPT_CHANNEL_NOTICES, "1 2 4 7"},
+    {"defaults", MS_OPT_CHANNEL_COPYWARNPOST, ""},
+    {"defaults", MS_OPT_CHANNEL_COPYSENDPOST, ""},
+    {"defaults", MS_OPT_CHANNEL_POSTHEADONLY, ""},
+    {"defaults", MS_OPT_CHANNEL_NOSWITCHCHANNEL, ""},
+    /* The local channel; its official host name is this host (002:14065-14071). */
+    {"l", MS_OPT_CHANNEL_OFFICIAL_HOST_NAME, "{host}"},
+    {"l", MS_OPT_CHANNEL_SUBDIRS, "20"},
+    {"l", MS_OPT_CHANNEL_VIAALIASREQUIRED, ""},
+    {"l", MS_OPT_CHANNEL_POOL, "LOCAL_POOL"},
+    /* Incoming and outgoing Internet SMTP (002:1369-1374, 13740-13744). */
+    {"tcp_local", MS_OPT_CHANNEL_OFFICIAL_HOST_NAME, "tcp-daemon"},
+    {"tcp_local", MS_OPT_CHANNEL_SMTP, ""},
+    {"tcp_local", MS_OPT_CHANNEL_MX, ""},
+    {"tcp_local", MS_OPT_CHANNEL_SINGLE_SYS, ""},
+    {"tcp_local", MS_OPT_CHANNEL_REMOTEHOST, ""},
+    {"tcp_local", MS_OPT_CHANNEL_INNER, ""},
+    {"tcp_local", MS_OPT_CHANNEL_SWITCHCHANNEL, ""},
+    {"tcp_local", MS_OPT_CHANNEL_IDENTNONENUMERIC, ""},
+    {"tcp_local", MS_OPT_CHANNEL_SUBDIRS, "20"},
+    {"tcp_local", MS_OPT_CHANNEL_POOL, "SMTP_POOL"},
+    {"tcp_local", MS_OPT_CHANNEL_MAYTLSSERVER, ""},
+    {"tcp_local", MS_OPT_CHANNEL_MAYSASLSERVER, ""},
+    {"tcp_local", MS_OPT_CHANNEL_SASLSWITCHCHANNEL, "tcp_auth"},
+    {"tcp_local", MS_OPT_CHANNEL_MISSINGRECIPIENTPOLICY, "0"},
+    {"tcp_local", MS_OPT_CHANNEL_LOOPCHECK, ""},
+    /* Internal SMTP: clients of INTERNAL_IP switch here (002:2413-2416). */
+    {"tcp_intranet", MS_OPT_CHANNEL_OFFICIAL_HOST_NAME, "tcp_intranet-daemon"},
+    {"tcp_intranet", MS_OPT_CHANNEL_SMTP, ""},
+    {"tcp_intranet", MS_OPT_CHANNEL_MX, ""},
+    {"tcp_intranet", MS_OPT_CHANNEL_SINGLE_SYS, ""},
+    {"tcp_intranet", MS_OPT_CHANNEL_SUBDIRS, "20"},
+    {"tcp_intranet", MS_OPT_CHANNEL_NOREVERSE, ""},
+    {"tcp_intranet", MS_OPT_CHANNEL_POOL, "SMTP_POOL"},
+    {"tcp_intranet", MS_OPT_CHANNEL_MAYTLSSERVER, ""},
+    {"tcp_intranet", MS_OPT_CHANNEL_ALLOWSWITCHCHANNEL, ""},
+    {"tcp_intranet", MS_OPT_CHANNEL_SASLSWITCHCHANNEL, "tcp_auth"},
+    /* Authenticated SMTP: saslswitchchannel targets it. */
+    {"tcp_auth", MS_OPT_CHANNEL_OFFICIAL_HOST_NAME, "tcp_auth-daemon"},
+    {"tcp_auth", MS_OPT_CHANNEL_SMTP, ""},
+    {"tcp_auth", MS_OPT_CHANNEL_MX, ""},
+    {"tcp_auth", MS_OPT_CHANNEL_SINGLE_SYS, ""},
+    {"tcp_auth", MS_OPT_CHANNEL_MUSTSASLSERVER, ""},
+    {"tcp_auth", MS_OPT_CHANNEL_MAYTLSSERVER, ""},
+    {"tcp_auth", MS_OPT_CHANNEL_MISSINGRECIPIENTPOLICY, "4"},
+    {"tcp_auth", MS_OPT_CHANNEL_POOL, "SMTP_POOL"},
+    /* Submission on 587 (dispatcher.service:SMTP_SUBMIT, CHANNEL=tcp_submit). */
+    {"tcp_submit", MS_OPT_CHANNEL_OFFICIAL_HOST_NAME, "tcp_submit-daemon"},
+    {"tcp_submit", MS_OPT_CHANNEL_SUBMIT, ""},
+    {"tcp_submit", MS_OPT_CHANNEL_SMTP, ""},
+    {"tcp_submit", MS_OPT_CHANNEL_MX, ""},
+    {"tcp_submit", MS_OPT_CHANNEL_SINGLE_SYS, ""},
+    {"tcp_submit", MS_OPT_CHANNEL_MUSTSASLSERVER, ""},
+    {"tcp_submit", MS_OPT_CHANNEL_MAYTLSSERVER, ""},
+    {"tcp_submit", MS_OPT_CHANNEL_MISSINGRECIPIENTPOLICY, "4"},
+    {"tcp_submit", MS_OPT_CHANNEL_POOL, "SMTP_POOL"},
+    /* Delivery to the message store (002:2533-2565, 3475 ims-ms-daemon). */
+    {"ims-ms", MS_OPT_CHANNEL_OFFICIAL_HOST_NAME, "ims-ms-daemon"},
+    {"ims-ms", MS_OPT_CHANNEL_DEFRAGMENT, ""},
+    {"ims-ms", MS_OPT_CHANNEL_SUBDIRS, "20"},
+    {"ims-ms", MS_OPT_CHANNEL_NOTICES, "1 7 14 21 28"},
+    {"ims-ms", MS_OPT_CHANNEL_BACKOFF, "pt5m pt10m pt30m pt1h pt2h pt4h"},
+    {"ims-ms", MS_OPT_CHANNEL_MAXJOBS, "2"},
+    {"ims-ms", MS_OPT_CHANNEL_POOL, "IMS_POOL"},
+    {"ims-ms", MS_OPT_CHANNEL_FILEINTO, "$U+$S@$D"},
+    /* LMTP client to back-end stores (frontendLMTP.rcp, 002:3080-3087). */
+    {"tcp_lmtpcs", MS_OPT_CHANNEL_OFFICIAL_HOST_NAME, "lmtpcs-daemon"},
+    {"tcp_lmtpcs", MS_OPT_CHANNEL_LMTP, ""},
+    {"tcp_lmtpcs", MS_OPT_CHANNEL_PORT, "225"},
+    {"tcp_lmtpcs", MS_OPT_CHANNEL_NOMX, ""},
+    {"tcp_lmtpcs", MS_OPT_CHANNEL_SINGLE_SYS, ""},
+    {"tcp_lmtpcs", MS_OPT_CHANNEL_SUBDIRS, "20"},
+    {"tcp_lmtpcs", MS_OPT_CHANNEL_POOL, "SMTP_POOL"},
+    {"tcp_lmtpcs", MS_OPT_CHANNEL_DEFRAGMENT, ""},
+    {"tcp_lmtpcs", MS_OPT_CHANNEL_CONNECTCANONICAL, ""},
+    {"tcp_lmtpcs", MS_OPT_CHANNEL_FLAGTRANSFER, ""},
+    {"tcp_lmtpcs", MS_OPT_CHANNEL_MULTIGATE, ""},
+    {"tcp_lmtpcs", MS_OPT_CHANNEL_DEQUEUE_REMOVEROUTE, ""},
+    {"tcp_lmtpcs", MS_OPT_CHANNEL_FILEINTO, "@$4O:$U+$S@$D"},
+    /* LMTP server in front of this store (backendLMTP.rcp, 002:3238-3255). */
+    {"tcp_lmtpss", MS_OPT_CHANNEL_OFFICIAL_HOST_NAME, "tcp_lmtpss-daemon"},
+    {"tcp_lmtpss", MS_OPT_CHANNEL_LMTP, ""},
+    {"tcp_lmtpss", MS_OPT_CHANNEL_FLAGTRANSFER, ""},
+    {"tcp_lmtpss", MS_OPT_CHANNEL_IDENTNONENUMERIC, ""},
+    /* Discard, hold and reprocess (delivery options, 002:3475-3482). */
+    {"bitbucket", MS_OPT_CHANNEL_OFFICIAL_HOST_NAME, "bitbucket-daemon"},
+    {"hold", MS_OPT_CHANNEL_OFFICIAL_HOST_NAME, "hold-daemon"},
+    {"hold", MS_OPT_CHANNEL_SLAVE, ""},
+    {"reprocess", MS_OPT_CHANNEL_OFFICIAL_HOST_NAME, "reprocess-daemon"},
+
+    /* Rewrite rules, in order: this host and the default domain go to the
+     * local channel l (its users are then found in the directory);
+     * "bitbucket" is the host of the autoreply delivery option; IP
+     * literals of internal clients (INTERNAL_IP) select tcp_intranet
+     * for envelope From addresses, which is how switchchannel moves an
+     * internal client there; everything else leaves through tcp_local. */
+    {NULL, MS_OPT_REWRITE_RULE, "{host} $U%$D@{host}"},
+    {NULL, MS_OPT_REWRITE_RULE, "{domain} $U%$D@{host}"},
+    {NULL, MS_OPT_REWRITE_RULE, "localhost $U%{host}@{host}"},
+    {NULL, MS_OPT_REWRITE_RULE, "bitbucket $U%$D@bitbucket-daemon"},
+    {NULL, MS_OPT_REWRITE_RULE, "[] $E$R${INTERNAL_IP,$L}$U%[$L]@tcp_intranet-daemon"},
+    {NULL, MS_OPT_REWRITE_RULE, "[] $U%[$L]@tcp-daemon"},
+    {NULL, MS_OPT_REWRITE_RULE, ". $U%$H$D@tcp-daemon"},
+
+    /* Mapping tables: which clients are internal, the connection check of
+     * the dispatcher and SMTP server (002:3708-3717 without the throttle
+     * callout), and relay blocking (002:6281-6285). */
+    {"INTERNAL_IP", MS_OPT_MAPPING_RULE, "$(127.0.0.0/8) $Y"},
+    {"INTERNAL_IP", MS_OPT_MAPPING_RULE, "${::1/128} $Y"},
+    {"INTERNAL_IP", MS_OPT_MAPPING_RULE, "* $N"},
+    {"PORT_ACCESS", MS_OPT_MAPPING_RULE, "*|*|*|*|* $C$|INTERNAL_IP;$3|$Y$E"},
+    {"PORT_ACCESS", MS_OPT_MAPPING_RULE, "* $YEXTERNAL"},
+    {"ORIG_SEND_ACCESS", MS_OPT_MAPPING_RULE, "tcp_local|*|tcp_local|* $NRelaying$ not$ permitted"},
+};
+
+/* value with {host} and {domain} replaced. */
+static char *mta_default_value(const char *value, const char *host, const char *domain)
+{
+	struct ms_buf b;
+
+	ms_buf_init(&b);
+	for (const char *p = value; *p != '\0';) {
+		if (strncmp(p, "{host}", 6) == 0) {
+			ms_buf_puts(&b, host);
+			p += 6;
+		} else if (strncmp(p, "{domain}", 8) == 0) {
+			ms_buf_puts(&b, domain);
+			p += 8;
+		} else {
+			ms_buf_putc(&b, *p++);
+		}
+	}
+	return ms_buf_steal(&b);
+}
+
+int mc_instance_mta_defaults_apply(struct mc_config *cfg, const char *hostname,
+                                   const char *domain, struct ms_buf *why)
+{
+	for (size_t i = 0; i < sizeof(mta_defaults) / sizeof(mta_defaults[0]); i++) {
+		const struct mta_default *d = &mta_defaults[i];
+		const char *names[2] = {d->group, NULL};
+		char *v = mta_default_value(d->value, hostname, domain);
+		int r = mc_instance_set(cfg, d->opt, d->group ? names : NULL, v, why);
+		free(v);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}

@@ -66,6 +66,14 @@ int mc_instance_set(struct mc_config *cfg, enum ms_opt opt, const char *const *n
 int mc_instance_defaults_apply(struct mc_config *cfg, struct ms_buf *why);
 
 /*
+ * Add the MTA of a new instance: the default channels, rewrite rules and
+ * mapping tables (docs/mta.md), naming this host and default domain.
+ * 0, or -1 with why.
+ */
+int mc_instance_mta_defaults_apply(struct mc_config *cfg, const char *hostname,
+                                   const char *domain, struct ms_buf *why);
+
+/*
  * Check that adding offset to every listening port of cfg (and to the
  * client ports above) keeps each one <= 65535.  0, or -1 with why naming
  * the port that would overflow and the largest usable offset.

@@ -17,6 +17,7 @@
 #include <ms/optname.h>
 
 #include "model.h"
+#include "notify.h"
 #include "repo.h"
 #include "session.h"
 #include "xmlio.h"
@@ -149,6 +150,7 @@ int mc_session_write(struct mc_session *s, const char *comment)
 		ret = 1;
 	} else {
 		fprintf(s->out, "wrote configuration %lu\n%s", s->work->seq, report.data);
+		mc_notify_watcher(mc_repo_root(s->repo), s->out, s->err);
 		mc_config_free(&s->base);
 		s->base = mc_config_clone(s->work);
 		ms_buf_reset(&s->last_comment);
@@ -516,6 +518,8 @@ static int verb_write(struct mc_session *s, int argc, char **argv)
 		     strcmp(argv[i], "--remark") == 0) &&
 		    i + 1 < argc) {
 			comment = argv[++i];
+		} else if (strcmp(argv[i], "--restart") == 0 || strcmp(argv[i], "-restart") == 0) {
+			mc_notify_set_restart(true);
 		} else if ((strcmp(argv[i], "--confirm") == 0 || strcmp(argv[i], "-confirm") == 0) &&
 			   i + 1 < argc) {
 			char *end;
@@ -528,7 +532,7 @@ static int verb_write(struct mc_session *s, int argc, char **argv)
 				return 64;
 			}
 		} else {
-			fprintf(s->err, "usage: write [-m COMMENT] [--confirm SECONDS]\n");
+			fprintf(s->err, "usage: write [-m COMMENT] [--confirm SECONDS] [--restart]\n");
 			return 64;
 		}
 	}

@@ -40,7 +40,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 crashdir=${FUZZ_CRASH_DIR:-${TMPDIR:-/tmp}}
 
 failed=0
-for name in optname configxml; do
+for name in optname configxml ctl; do
 	exe=$build/tests/fuzz/fuzz_$name
 	if [ ! -x "$exe" ]; then
 		echo "fuzz $name: FAILED (no $exe: configure BUILDDIR with -Dfuzz=true and clang)"
@@ -50,6 +50,7 @@ for name in optname configxml; do
 	case $name in
 	optname) maxlen=256 ;;
 	configxml) maxlen=16384 ;;
+	ctl) maxlen=4096 ;;
 	esac
 	work=$tmp/$name
 	mkdir -p "$work/corpus" "$work/artifacts"
