@@ -97,8 +97,8 @@ static unsigned conf_uint(const struct ms_conf *conf, enum ms_opt opt, unsigned 
 	return (unsigned)n;
 }
 
-int ms_directory_settings_from_conf(struct ms_directory_settings *s,
-				    const struct ms_conf *conf, struct ms_buf *why)
+int ms_directory_settings_from_conf(struct ms_directory_settings *s, const struct ms_conf *conf,
+                                    struct ms_buf *why)
 {
 	const char *v;
 
@@ -151,12 +151,12 @@ long long ms_directory_now(const struct ms_directory *dir)
 struct ms_directory_conn_env ms_directory_env(struct ms_directory *dir)
 {
 	struct ms_directory_conn_env env = {
-		.s = &dir->s,
-		.hosts = dir->hosts,
-		.nhosts = dir->nhosts,
-		.now_ms = ms_directory_now(dir),
-		.connects = &dir->st.connects,
-		.failovers = &dir->st.failovers,
+	    .s = &dir->s,
+	    .hosts = dir->hosts,
+	    .nhosts = dir->nhosts,
+	    .now_ms = ms_directory_now(dir),
+	    .connects = &dir->st.connects,
+	    .failovers = &dir->st.failovers,
 	};
 	return env;
 }
@@ -164,7 +164,7 @@ struct ms_directory_conn_env ms_directory_env(struct ms_directory *dir)
 /* ---- the object ---- */
 
 int ms_directory_new(const struct ms_directory_settings *s, struct ms_directory **dir_r,
-		     struct ms_buf *why)
+                     struct ms_buf *why)
 {
 	struct ms_directory *dir;
 	struct ms_directory_host *hosts;
@@ -174,8 +174,8 @@ int ms_directory_new(const struct ms_directory_settings *s, struct ms_directory 
 		ms_buf_setf(why, "no base DN for the directory (base.ugldapbasedn)");
 		return -1;
 	}
-	if (ms_directory_hosts_parse(s->hosts, s->default_port ? s->default_port : 389, &hosts,
-				     &n, why) < 0)
+	if (ms_directory_hosts_parse(s->hosts, s->default_port ? s->default_port : 389, &hosts, &n,
+	                             why) < 0)
 		return -1;
 	dir = ms_xcalloc(1, sizeof(*dir));
 	dir->hosts = hosts;
@@ -242,6 +242,7 @@ static void req_free(struct ms_directory_request *r)
 	free(r->filter);
 	ms_directory_domain_unref(&r->dom);
 	ms_directory_entry_free(&r->entry);
+	ms_directory_entry_free(&r->first);
 	ms_directory_user_unref(&r->user);
 	ms_directory_domain_unref(&r->result_domain);
 	ms_buf_deinit(&r->why);
@@ -295,11 +296,9 @@ void ms_directory_free(struct ms_directory **dirp)
 		dir->done = r->next;
 		req_free(r);
 	}
-	ms_directory_conn_close(&dir->conn);
-	ms_buf_free(&dir->conn.last_error);
+	ms_directory_conn_deinit(&dir->conn);
 	for (size_t i = 0; i < dir->nauth; i++) {
-		ms_directory_conn_close(&dir->auth[i]);
-		ms_buf_free(&dir->auth[i].last_error);
+		ms_directory_conn_deinit(&dir->auth[i]);
 	}
 	free(dir->auth);
 	ms_directory_cache_free(&dir->cache);
@@ -390,7 +389,8 @@ static void deliver(struct ms_directory_request *r)
 		if (r->dcb != NULL)
 			r->dcb(r->err, r->err == MS_E_NONE ? r->result_domain : NULL, why, r->ctx);
 	} else if (r->ucb != NULL) {
-		bool with_user = r->err == MS_E_NONE || (r->type == MS_DIRECTORY_REQ_AUTH && r->err == MS_E_NOPERM);
+		bool with_user = r->err == MS_E_NONE ||
+		                 (r->type == MS_DIRECTORY_REQ_AUTH && r->err == MS_E_NOPERM);
 		r->ucb(r->err, with_user ? r->user : NULL, why, r->ctx);
 	}
 }
@@ -452,8 +452,8 @@ struct sync {
 	struct ms_buf *why;
 };
 
-static void sync_user_cb(enum ms_error err, const struct ms_directory_user *user,
-			 const char *why, void *ctx)
+static void sync_user_cb(enum ms_error err, const struct ms_directory_user *user, const char *why,
+                         void *ctx)
 {
 	struct sync *s = ctx;
 	s->done = true;
@@ -465,7 +465,7 @@ static void sync_user_cb(enum ms_error err, const struct ms_directory_user *user
 }
 
 static void sync_domain_cb(enum ms_error err, const struct ms_directory_domain *domain,
-			   const char *why, void *ctx)
+                           const char *why, void *ctx)
 {
 	struct sync *s = ctx;
 	s->done = true;
@@ -492,7 +492,7 @@ static void sync_wait(struct ms_directory *dir, struct sync *s)
 }
 
 enum ms_error ms_directory_user_by_login(struct ms_directory *dir, const char *login,
-					 struct ms_directory_user **user_r, struct ms_buf *why)
+                                         struct ms_directory_user **user_r, struct ms_buf *why)
 {
 	struct sync s = {.why = why};
 
@@ -503,7 +503,7 @@ enum ms_error ms_directory_user_by_login(struct ms_directory *dir, const char *l
 }
 
 enum ms_error ms_directory_user_by_address(struct ms_directory *dir, const char *address,
-					   struct ms_directory_user **user_r, struct ms_buf *why)
+                                           struct ms_directory_user **user_r, struct ms_buf *why)
 {
 	struct sync s = {.why = why};
 
@@ -514,8 +514,7 @@ enum ms_error ms_directory_user_by_address(struct ms_directory *dir, const char 
 }
 
 enum ms_error ms_directory_domain_by_name(struct ms_directory *dir, const char *name,
-					  struct ms_directory_domain **domain_r,
-					  struct ms_buf *why)
+                                          struct ms_directory_domain **domain_r, struct ms_buf *why)
 {
 	struct sync s = {.why = why};
 
@@ -526,9 +525,9 @@ enum ms_error ms_directory_domain_by_name(struct ms_directory *dir, const char *
 }
 
 enum ms_error ms_directory_authenticate(struct ms_directory *dir, const char *login,
-					const char *password, const char *service,
-					const char *client, struct ms_directory_user **user_r,
-					struct ms_buf *why)
+                                        const char *password, const char *service,
+                                        const char *client, struct ms_directory_user **user_r,
+                                        struct ms_buf *why)
 {
 	struct sync s = {.why = why};
 
@@ -544,8 +543,8 @@ enum ms_error ms_directory_authenticate(struct ms_directory *dir, const char *lo
 /* ---- the tools' connection ---- */
 
 int ms_directory_tool_connect(const struct ms_directory_settings *s, const char *bind_dn,
-			      const char *password, struct ldap **ld_r, char **server_r,
-			      enum ms_error *err_r, struct ms_buf *why)
+                              const char *password, struct ldap **ld_r, char **server_r,
+                              enum ms_error *err_r, struct ms_buf *why)
 {
 	struct ms_directory_host *hosts;
 	struct ms_directory_conn c;
@@ -555,8 +554,8 @@ int ms_directory_tool_connect(const struct ms_directory_settings *s, const char 
 	enum ms_error err = MS_E_CONFIG;
 	int r = -1;
 
-	if (ms_directory_hosts_parse(s->hosts, s->default_port ? s->default_port : 389, &hosts,
-				     &n, why) < 0)
+	if (ms_directory_hosts_parse(s->hosts, s->default_port ? s->default_port : 389, &hosts, &n,
+	                             why) < 0)
 		goto out;
 	struct ms_directory_settings tmp = *s;
 	if (tmp.timeout_ms == 0)
@@ -582,8 +581,7 @@ int ms_directory_tool_connect(const struct ms_directory_settings *s, const char 
 		c.ld = NULL;
 		c.server = NULL;
 	}
-	ms_directory_conn_close(&c);
-	ms_buf_free(&c.last_error);
+	ms_directory_conn_deinit(&c);
 	ms_directory_hosts_free(hosts, n);
 out:
 	if (err_r != NULL)

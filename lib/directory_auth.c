@@ -19,7 +19,7 @@
 /* ---- authentication ---- */
 
 static void digest_of(const struct ms_directory *dir, const char *dn, const char *password,
-		      unsigned char out[MS_DIRECTORY_DIGEST_LEN])
+                      unsigned char out[MS_DIRECTORY_DIGEST_LEN])
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
 	unsigned len = MS_DIRECTORY_DIGEST_LEN;
@@ -53,18 +53,19 @@ static void auth_verdict(struct ms_directory_request *r)
 	}
 	if (u->status != MS_DIRECTORY_ACTIVE && u->status != MS_DIRECTORY_OVERQUOTA) {
 		ms_directory_finish(r, MS_E_NOPERM, "the account %s is %s%s", u->dn,
-		       ms_directory_status_name(u->status),
-		       u->user_status == MS_DIRECTORY_ACTIVE ? " (its domain's status)" : "");
+		                    ms_directory_status_name(u->status),
+		                    u->user_status == MS_DIRECTORY_ACTIVE ? " (its domain's status)"
+		                                                          : "");
 		return;
 	}
 	if (r->service != NULL && !ms_directory_service_allowed(u, r->service, r->client)) {
-		ms_directory_finish(r, MS_E_NOPERM, "mailAllowedServiceAccess of %s denies %s%s%s", u->dn,
-		       r->service, r->client != NULL ? " from " : "", r->client ? r->client : "");
+		ms_directory_finish(r, MS_E_NOPERM, "mailAllowedServiceAccess of %s denies %s%s%s",
+		                    u->dn, r->service, r->client != NULL ? " from " : "",
+		                    r->client ? r->client : "");
 		return;
 	}
 	ms_directory_finish(r, MS_E_NONE, NULL);
 }
-
 
 void ms_directory_auth_acquire(struct ms_directory_request *r)
 {
@@ -99,7 +100,7 @@ void ms_directory_auth_acquire(struct ms_directory_request *r)
 		ms_directory_auth_send(r);
 	else if (st == MS_ERROR)
 		ms_directory_finish(r, MS_E_TEMPFAIL, "no directory server answered (%s)",
-		       down->last_error->data);
+		                    down->last_error->data);
 }
 
 void ms_directory_auth_send(struct ms_directory_request *r)
@@ -109,14 +110,15 @@ void ms_directory_auth_send(struct ms_directory_request *r)
 	int rc;
 
 	if (r->tries >= MS_DIRECTORY_MAX_TRIES) {
-		ms_directory_finish(r, MS_E_TEMPFAIL, "the directory connection broke %d times during one "
-					 "authentication",
-		       r->tries);
+		ms_directory_finish(r, MS_E_TEMPFAIL,
+		                    "the directory connection broke %d times during one "
+		                    "authentication",
+		                    r->tries);
 		return;
 	}
 	r->tries++;
 	rc = ldap_sasl_bind(r->auth->ld, r->user->dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL,
-			    &r->bind_msgid);
+	                    &r->bind_msgid);
 	if (rc != LDAP_SUCCESS) {
 		struct ms_directory_conn_env env = ms_directory_env(dir);
 		r->bind_msgid = -1;
@@ -182,10 +184,9 @@ void ms_directory_auth_result(struct ms_directory_request *r, LDAPMessage *res)
 		if (dir->s.auth_cache_ttl > 0) {
 			unsigned char d[MS_DIRECTORY_DIGEST_LEN];
 			digest_of(dir, r->user->dn, r->password, d);
-			ms_directory_cache_put(dir->cache, key, MS_DIRECTORY_CACHE_AUTH,
-					       ms_directory_now(dir),
-					       ms_directory_expiry(dir, dir->s.auth_cache_ttl, false), NULL,
-					       NULL, d);
+			ms_directory_cache_put(
+			    dir->cache, key, MS_DIRECTORY_CACHE_AUTH, ms_directory_now(dir),
+			    ms_directory_expiry(dir, dir->s.auth_cache_ttl, false), NULL, NULL, d);
 			explicit_bzero(d, sizeof(d));
 		}
 		auth_verdict(r);
@@ -196,11 +197,11 @@ void ms_directory_auth_result(struct ms_directory_request *r, LDAPMessage *res)
 	case LDAP_CONSTRAINT_VIOLATION: /* a password policy locked it */
 		ms_directory_cache_remove(dir->cache, key);
 		ms_directory_finish(r, MS_E_AUTHFAIL, "wrong password for %s (%s)", r->user->dn,
-		       ldap_err2string(err));
+		                    ldap_err2string(err));
 		break;
 	default:
 		ms_directory_finish(r, MS_E_TEMPFAIL, "bind as %s failed: %s", r->user->dn,
-		       ldap_err2string(err));
+		                    ldap_err2string(err));
 		break;
 	}
 	free(key);
@@ -211,7 +212,7 @@ bool ms_directory_auth_conn_free(const struct ms_directory *dir)
 {
 	for (size_t i = 0; i < dir->nauth; i++)
 		if (!dir->auth[i].busy && (dir->auth[i].state == MS_DIRECTORY_CONN_UP ||
-					   dir->auth[i].state == MS_DIRECTORY_CONN_DOWN))
+		                           dir->auth[i].state == MS_DIRECTORY_CONN_DOWN))
 			return true;
 	return false;
 }
@@ -223,4 +224,3 @@ bool ms_directory_auth_waiting(const struct ms_directory *dir)
 			return true;
 	return false;
 }
-

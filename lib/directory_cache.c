@@ -83,8 +83,8 @@ static struct ms_directory_cache_entry **slot_of(struct ms_directory_cache *c, c
 	return pp;
 }
 
-const struct ms_directory_cache_entry *
-ms_directory_cache_get(struct ms_directory_cache *c, const char *key, long long now_ms)
+const struct ms_directory_cache_entry *ms_directory_cache_get(struct ms_directory_cache *c,
+                                                              const char *key, long long now_ms)
 {
 	struct ms_directory_cache_entry **pp = slot_of(c, key), *e = *pp;
 
@@ -149,10 +149,9 @@ static void prune(struct ms_directory_cache *c, long long now_ms)
 }
 
 void ms_directory_cache_put(struct ms_directory_cache *c, const char *key,
-			    enum ms_directory_cache_kind kind, long long now_ms, long long expires_ms,
-			    const struct ms_directory_user *user,
-			    const struct ms_directory_domain *domain,
-			    const unsigned char *digest)
+                            enum ms_directory_cache_kind kind, long long now_ms,
+                            long long expires_ms, const struct ms_directory_user *user,
+                            const struct ms_directory_domain *domain, const unsigned char *digest)
 {
 	struct ms_directory_cache_entry **pp, *e;
 

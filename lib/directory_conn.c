@@ -62,8 +62,7 @@ static bool valid_port(const char *p, size_t len)
 }
 
 int ms_directory_hosts_parse(const char *text, unsigned default_port,
-			     struct ms_directory_host **hosts_r, size_t *n_r,
-			     struct ms_buf *why)
+                             struct ms_directory_host **hosts_r, size_t *n_r, struct ms_buf *why)
 {
 	struct ms_directory_host *hosts = NULL;
 	size_t n = 0;
@@ -98,7 +97,8 @@ int ms_directory_hosts_parse(const char *text, unsigned default_port,
 			}
 		} else {
 			const char *colon = memchr(h, ':', (size_t)(end - h));
-			if (colon != NULL && memchr(colon + 1, ':', (size_t)(end - colon - 1)) != NULL)
+			if (colon != NULL &&
+			    memchr(colon + 1, ':', (size_t)(end - colon - 1)) != NULL)
 				colon = NULL; /* a bare IPv6 address */
 			hend = colon != NULL ? colon : end;
 			if (colon != NULL)
@@ -109,14 +109,14 @@ int ms_directory_hosts_parse(const char *text, unsigned default_port,
 		hosts = ms_xrealloc(hosts, (n + 1) * sizeof(*hosts));
 		hosts[n].name = ms_xstrndup(h, (size_t)(hend - h));
 		hosts[n].port = port != NULL ? ms_xstrndup(port, (size_t)(end - port))
-					     : ms_xasprintf("%u", default_port);
+		                             : ms_xasprintf("%u", default_port);
 		hosts[n].down_until_ms = 0;
 		n++;
 		p = p + tlen;
 		continue;
 	bad:
 		ms_buf_setf(why, "'%.*s' in the directory server list is not host[:port]",
-			    (int)tlen, p);
+		            (int)tlen, p);
 		ms_directory_hosts_free(hosts, n);
 		return -1;
 	}
@@ -138,6 +138,16 @@ void ms_directory_conn_init(struct ms_directory_conn *c, bool service_bind)
 	c->bind_msgid = -1;
 	c->service_bind = service_bind;
 	c->last_error = ms_buf_new();
+}
+
+static void drop_ai(struct ms_directory_conn *c);
+
+void ms_directory_conn_deinit(struct ms_directory_conn *c)
+{
+	ms_directory_conn_close(c);
+	ms_buf_free(&c->last_error);
+	free(c->order);
+	c->order = NULL;
 }
 
 static void drop_ai(struct ms_directory_conn *c)
@@ -173,18 +183,20 @@ void ms_directory_conn_close(struct ms_directory_conn *c)
 	c->busy = false;
 }
 
-/* The index of the server tried at step `round` of an attempt. */
-static size_t host_at(const struct ms_directory_conn_env *env, size_t round)
+/* The order of the servers for this attempt: first those not marked down,
+ * in the order given, then the others.  Fixed when the attempt starts, since
+ * the attempt itself marks servers down. */
+static void plan(struct ms_directory_conn *c, const struct ms_directory_conn_env *env)
 {
 	size_t k = 0;
-	/* First the servers not marked down, in order; then the others. */
+
+	c->order = ms_xrealloc(c->order, env->nhosts * sizeof(*c->order));
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < env->nhosts; i++) {
 			bool down = env->hosts[i].down_until_ms > env->now_ms;
-			if (down == (pass == 1) && k++ == round)
-				return i;
+			if (down == (pass == 1))
+				c->order[k++] = i;
 		}
-	return 0;
 }
 
 static void mark_down(struct ms_directory_conn *c, struct ms_directory_conn_env *env)
@@ -194,8 +206,8 @@ static void mark_down(struct ms_directory_conn *c, struct ms_directory_conn_env 
 		(*env->failovers)++;
 }
 
-static void note(struct ms_directory_conn *c, struct ms_directory_conn_env *env,
-		 const char *fmt, const char *detail)
+static void note(struct ms_directory_conn *c, struct ms_directory_conn_env *env, const char *fmt,
+                 const char *detail)
 {
 	const struct ms_directory_host *h = &env->hosts[c->host];
 	if (c->last_error->len > 0)
@@ -217,7 +229,7 @@ static enum ms_status ldap_side(struct ms_directory_conn *c, struct ms_directory
 	const struct ms_directory_host *h = &env->hosts[c->host];
 	bool v6 = strchr(h->name, ':') != NULL;
 	char *url = ms_xasprintf("%s://%s%s%s:%s", s->use_ssl ? "ldaps" : "ldap", v6 ? "[" : "",
-				 h->name, v6 ? "]" : "", h->port);
+	                         h->name, v6 ? "]" : "", h->port);
 	int rc, version = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND, zero = 0;
 	struct timeval tv;
 
@@ -245,8 +257,9 @@ static enum ms_status ldap_side(struct ms_directory_conn *c, struct ms_directory
 			ldap_get_option(c->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &diag);
 			ms_buf_init(&d);
 			ms_buf_printf(&d, "%s failed: %s%s%s",
-				      s->use_ssl ? "TLS handshake" : "StartTLS", ldap_err2string(rc),
-				      diag != NULL && *diag != '\0' ? ": " : "", diag ? diag : "");
+			              s->use_ssl ? "TLS handshake" : "StartTLS",
+			              ldap_err2string(rc),
+			              diag != NULL && *diag != '\0' ? ": " : "", diag ? diag : "");
 			note(c, env, "%s", d.data);
 			ms_buf_deinit(&d);
 			ldap_memfree(diag);
@@ -280,7 +293,7 @@ static enum ms_status try_next(struct ms_directory_conn *c, struct ms_directory_
 				c->state = MS_DIRECTORY_CONN_DOWN;
 				return MS_ERROR;
 			}
-			c->host = host_at(env, c->round);
+			c->host = c->order[c->round];
 			const struct ms_directory_host *h = &env->hosts[c->host];
 			struct addrinfo hints;
 			memset(&hints, 0, sizeof(hints));
@@ -305,7 +318,7 @@ static enum ms_status try_next(struct ms_directory_conn *c, struct ms_directory_
 		struct addrinfo *a = c->ai_next;
 		c->ai_next = a->ai_next;
 		c->fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			       a->ai_protocol);
+		               a->ai_protocol);
 		if (c->fd < 0) {
 			note(c, env, "socket: %s", strerror(errno));
 			continue;
@@ -339,11 +352,12 @@ static enum ms_status try_next(struct ms_directory_conn *c, struct ms_directory_
 }
 
 enum ms_status ms_directory_conn_start(struct ms_directory_conn *c,
-				       struct ms_directory_conn_env *env)
+                                       struct ms_directory_conn_env *env)
 {
 	ms_directory_conn_close(c);
 	ms_buf_reset(c->last_error);
 	c->round = 0;
+	plan(c, env);
 	return try_next(c, env);
 }
 
@@ -372,7 +386,7 @@ static enum ms_status fail_over(struct ms_directory_conn *c, struct ms_directory
 }
 
 enum ms_status ms_directory_conn_step(struct ms_directory_conn *c,
-				      struct ms_directory_conn_env *env)
+                                      struct ms_directory_conn_env *env)
 {
 	if (c->state == MS_DIRECTORY_CONN_CONNECTING) {
 		struct pollfd p = {c->fd, POLLOUT, 0};
@@ -419,7 +433,8 @@ enum ms_status ms_directory_conn_step(struct ms_directory_conn *c,
 			struct ms_buf d;
 			ms_buf_init(&d);
 			ms_buf_printf(&d, "bind as %s refused: %s",
-				      dn != NULL && *dn != '\0' ? dn : "anonymous", ldap_err2string(err));
+			              dn != NULL && *dn != '\0' ? dn : "anonymous",
+			              ldap_err2string(err));
 			note(c, env, "%s", d.data);
 			ms_buf_deinit(&d);
 			return fail_over(c, env);
@@ -432,18 +447,18 @@ enum ms_status ms_directory_conn_step(struct ms_directory_conn *c,
 }
 
 void ms_directory_conn_failed(struct ms_directory_conn *c, struct ms_directory_conn_env *env,
-			      const char *what)
+                              const char *what)
 {
 	ms_buf_reset(c->last_error);
 	if (c->state != MS_DIRECTORY_CONN_DOWN)
 		note(c, env, "%s", what);
-	env->hosts[c->host].down_until_ms = env->now_ms + DOWN_MS;
+	mark_down(c, env);
 	ms_directory_conn_close(c);
 }
 
 int ms_directory_conn_blocking(struct ms_directory_conn *c, struct ms_directory_conn_env *env,
-			       const char *bind_dn, const char *password, enum ms_error *err_r,
-			       struct ms_buf *why)
+                               const char *bind_dn, const char *password, enum ms_error *err_r,
+                               struct ms_buf *why)
 {
 	enum ms_status st;
 
@@ -466,15 +481,15 @@ int ms_directory_conn_blocking(struct ms_directory_conn *c, struct ms_directory_
 	const char *pw = password != NULL ? password : "";
 	struct berval cred = {strlen(pw), (char *)pw};
 	int rc = ldap_sasl_bind_s(c->ld, bind_dn != NULL ? bind_dn : "", LDAP_SASL_SIMPLE, &cred,
-				  NULL, NULL, NULL);
+	                          NULL, NULL, NULL);
 	if (rc != LDAP_SUCCESS) {
 		*err_r = rc == LDAP_INVALID_CREDENTIALS || rc == LDAP_INAPPROPRIATE_AUTH ||
-				 rc == LDAP_UNWILLING_TO_PERFORM || rc == LDAP_INVALID_DN_SYNTAX
-			     ? MS_E_AUTHFAIL
-			     : MS_E_TEMPFAIL;
+		                 rc == LDAP_UNWILLING_TO_PERFORM || rc == LDAP_INVALID_DN_SYNTAX
+		             ? MS_E_AUTHFAIL
+		             : MS_E_TEMPFAIL;
 		ms_buf_setf(why, "%s: bind as %s refused: %s", c->server,
-			    bind_dn != NULL && *bind_dn ? bind_dn : "anonymous",
-			    ldap_err2string(rc));
+		            bind_dn != NULL && *bind_dn ? bind_dn : "anonymous",
+		            ldap_err2string(rc));
 		ms_directory_conn_close(c);
 		return -1;
 	}

@@ -21,11 +21,9 @@
 /* ---- vocabularies ---- */
 
 static const char *const status_names[] = {
-	[MS_DIRECTORY_ACTIVE] = "active",
-	[MS_DIRECTORY_OVERQUOTA] = "overquota",
-	[MS_DIRECTORY_HOLD] = "hold",
-	[MS_DIRECTORY_INACTIVE] = "inactive",
-	[MS_DIRECTORY_REMOVED] = "removed",
+    [MS_DIRECTORY_ACTIVE] = "active",   [MS_DIRECTORY_OVERQUOTA] = "overquota",
+    [MS_DIRECTORY_HOLD] = "hold",       [MS_DIRECTORY_INACTIVE] = "inactive",
+    [MS_DIRECTORY_REMOVED] = "removed",
 };
 
 const char *ms_directory_status_name(enum ms_directory_status status)
@@ -54,12 +52,9 @@ static const struct {
 	const char *name;
 	unsigned bit;
 } delivery_names[] = {
-	{"mailbox", MS_DIRECTORY_DELIVER_MAILBOX},
-	{"forward", MS_DIRECTORY_DELIVER_FORWARD},
-	{"autoreply", MS_DIRECTORY_DELIVER_AUTOREPLY},
-	{"program", MS_DIRECTORY_DELIVER_PROGRAM},
-	{"native", MS_DIRECTORY_DELIVER_NATIVE},
-	{"hold", MS_DIRECTORY_DELIVER_HOLD},
+    {"mailbox", MS_DIRECTORY_DELIVER_MAILBOX},     {"forward", MS_DIRECTORY_DELIVER_FORWARD},
+    {"autoreply", MS_DIRECTORY_DELIVER_AUTOREPLY}, {"program", MS_DIRECTORY_DELIVER_PROGRAM},
+    {"native", MS_DIRECTORY_DELIVER_NATIVE},       {"hold", MS_DIRECTORY_DELIVER_HOLD},
 };
 
 static unsigned delivery_bit(const char *text)
@@ -185,8 +180,8 @@ void ms_directory_domain_unref(struct ms_directory_domain **dp)
 	free(d);
 }
 
-static const struct ms_directory_attr *find_attr(const struct ms_directory_attr *attrs,
-						 size_t n, const char *name)
+static const struct ms_directory_attr *find_attr(const struct ms_directory_attr *attrs, size_t n,
+                                                 const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcasecmp(attrs[i].name, name) == 0 && attrs[i].nvalues > 0)
@@ -206,8 +201,7 @@ static char *first_dup(const struct ms_directory_attr *attrs, size_t n, const ch
 	return v != NULL ? ms_xstrdup(v) : NULL;
 }
 
-static char **all_dup(const struct ms_directory_attr *attrs, size_t n, const char *name,
-		      bool lower)
+static char **all_dup(const struct ms_directory_attr *attrs, size_t n, const char *name, bool lower)
 {
 	const struct ms_directory_attr *a = find_attr(attrs, n, name);
 	return a != NULL ? strv_copy(a->values, a->nvalues, lower) : strv_empty();
@@ -226,7 +220,7 @@ static bool has_class(const struct ms_directory_attr *attrs, size_t n, const cha
 
 /* A status attribute, or active when absent or not understood. */
 static enum ms_directory_status status_of(const struct ms_directory_attr *attrs, size_t n,
-					  const char *name)
+                                          const char *name)
 {
 	enum ms_directory_status st = MS_DIRECTORY_ACTIVE;
 	const char *v = first(attrs, n, name);
@@ -251,9 +245,9 @@ static char *domain_of(const char *address)
 	return d;
 }
 
-int ms_directory_user_from_attrs(const char *dn, const struct ms_directory_attr *attrs,
-				 size_t n, const struct ms_directory_domain *domain,
-				 struct ms_directory_user **user_r, struct ms_buf *why)
+int ms_directory_user_from_attrs(const char *dn, const struct ms_directory_attr *attrs, size_t n,
+                                 const struct ms_directory_domain *domain,
+                                 struct ms_directory_user **user_r, struct ms_buf *why)
 {
 	struct ms_directory_user *u;
 	enum ms_directory_kind kind;
@@ -264,9 +258,10 @@ int ms_directory_user_from_attrs(const char *dn, const struct ms_directory_attr 
 	else if (has_class(attrs, n, "inetMailGroup"))
 		kind = MS_DIRECTORY_GROUP;
 	else {
-		ms_buf_setf(why, "%s is neither a mail user (inetMailUser) nor a mail group "
-				 "(inetMailGroup)",
-			    dn);
+		ms_buf_setf(why,
+		            "%s is neither a mail user (inetMailUser) nor a mail group "
+		            "(inetMailGroup)",
+		            dn);
 		return -1;
 	}
 	u = ms_xcalloc(1, sizeof(*u));
@@ -284,8 +279,8 @@ int ms_directory_user_from_attrs(const char *dn, const struct ms_directory_attr 
 	for (char **p = u->delivery_options; *p != NULL; p++)
 		u->delivery |= delivery_bit(*p);
 	u->forwarding = all_dup(attrs, n, "mailForwardingAddress", false);
-	u->user_status = worst(status_of(attrs, n, "mailUserStatus"),
-			       status_of(attrs, n, "inetUserStatus"));
+	u->user_status =
+	    worst(status_of(attrs, n, "mailUserStatus"), status_of(attrs, n, "inetUserStatus"));
 	u->domain_status = domain != NULL ? domain->status : MS_DIRECTORY_ACTIVE;
 	u->status = worst(u->user_status, u->domain_status);
 	u->quota = ms_directory_quota_parse(first(attrs, n, "mailQuota"));
@@ -335,9 +330,8 @@ static char *rdn_value(const char *dn, const char *attr)
 	return ms_buf_steal(&v);
 }
 
-int ms_directory_domain_from_attrs(const char *dn, const struct ms_directory_attr *attrs,
-				   size_t n, struct ms_directory_domain **domain_r,
-				   struct ms_buf *why)
+int ms_directory_domain_from_attrs(const char *dn, const struct ms_directory_attr *attrs, size_t n,
+                                   struct ms_directory_domain **domain_r, struct ms_buf *why)
 {
 	const struct ms_directory_attr *names = find_attr(attrs, n, "associatedDomain");
 	struct ms_directory_domain *d;
@@ -415,7 +409,7 @@ static bool list_has(const char *list, const char *end, const char *word, bool p
 }
 
 bool ms_directory_service_allowed(const struct ms_directory_user *u, const char *service,
-				  const char *client)
+                                  const char *client)
 {
 	const char *rules = u->allowed_services;
 	bool any_plus = false;
@@ -484,9 +478,8 @@ void ms_directory_dn_escape(struct ms_buf *out, const char *value)
 	}
 }
 
-int ms_directory_split_login(const char *login, const char *separators,
-			     const char *default_domain, struct ms_buf *uid,
-			     struct ms_buf *domain, struct ms_buf *why)
+int ms_directory_split_login(const char *login, const char *separators, const char *default_domain,
+                             struct ms_buf *uid, struct ms_buf *domain, struct ms_buf *why)
 {
 	const char *sep = NULL;
 
@@ -511,7 +504,7 @@ int ms_directory_split_login(const char *login, const char *separators,
 		ms_buf_puts(domain, sep + 1);
 		if (domain->len == 0) {
 			ms_buf_setf(why, "the login name '%s' has no domain after '%c'", login,
-				    *sep);
+			            *sep);
 			return -1;
 		}
 	}

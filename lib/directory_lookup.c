@@ -16,18 +16,38 @@
 #include "directory_int.h"
 
 static const char *const user_attrs[] = {
-	"objectClass", "uid", "cn", "mail", "mailAlternateAddress",
-	"mailEquivalentAddress", "mailHost", "mailMessageStore", "mailDeliveryOption",
-	"mailForwardingAddress", "mailUserStatus", "inetUserStatus", "mailQuota",
-	"mailMsgQuota", "preferredLanguage", "mailAllowedServiceAccess",
-	"mailAutoReplyMode", "mailAutoReplySubject", "mailAutoReplyText",
-	"mailAutoReplyTimeOut", "vacationStartDate", "vacationEndDate",
-	"mailSieveRuleSource", "member", "mgrpRFC822MailMember", "mgrpErrorsTo", NULL,
+    "objectClass",
+    "uid",
+    "cn",
+    "mail",
+    "mailAlternateAddress",
+    "mailEquivalentAddress",
+    "mailHost",
+    "mailMessageStore",
+    "mailDeliveryOption",
+    "mailForwardingAddress",
+    "mailUserStatus",
+    "inetUserStatus",
+    "mailQuota",
+    "mailMsgQuota",
+    "preferredLanguage",
+    "mailAllowedServiceAccess",
+    "mailAutoReplyMode",
+    "mailAutoReplySubject",
+    "mailAutoReplyText",
+    "mailAutoReplyTimeOut",
+    "vacationStartDate",
+    "vacationEndDate",
+    "mailSieveRuleSource",
+    "member",
+    "mgrpRFC822MailMember",
+    "mgrpErrorsTo",
+    NULL,
 };
 
 static const char *const domain_attrs[] = {
-	"objectClass", "associatedDomain", "mailDomainStatus", "inetDomainStatus",
-	"preferredLanguage", "mailDomainDiskQuota", "mailDomainMsgQuota", NULL,
+    "objectClass",       "associatedDomain",    "mailDomainStatus",   "inetDomainStatus",
+    "preferredLanguage", "mailDomainDiskQuota", "mailDomainMsgQuota", NULL,
 };
 
 /* ---- cache helpers ---- */
@@ -42,7 +62,8 @@ long long ms_directory_expiry(struct ms_directory *dir, unsigned ttl, bool negat
 
 static unsigned ttl_of(const struct ms_directory_request *r)
 {
-	return r->type == MS_DIRECTORY_REQ_ADDRESS ? r->dir->s.alias_cache_ttl : r->dir->s.auth_cache_ttl;
+	return r->type == MS_DIRECTORY_REQ_ADDRESS ? r->dir->s.alias_cache_ttl
+	                                           : r->dir->s.auth_cache_ttl;
 }
 
 static void cache_user(struct ms_directory_request *r, const struct ms_directory_user *u)
@@ -50,14 +71,16 @@ static void cache_user(struct ms_directory_request *r, const struct ms_directory
 	unsigned ttl = ttl_of(r);
 	if (ttl > 0)
 		ms_directory_cache_put(r->dir->cache, r->key, MS_DIRECTORY_CACHE_USER,
-				       ms_directory_now(r->dir), ms_directory_expiry(r->dir, ttl, false), u, NULL, NULL);
+		                       ms_directory_now(r->dir),
+		                       ms_directory_expiry(r->dir, ttl, false), u, NULL, NULL);
 }
 
 static void cache_negative(struct ms_directory *dir, const char *key, unsigned ttl)
 {
 	if (ttl > 0 && dir->s.negative_ttl > 0)
-		ms_directory_cache_put(dir->cache, key, MS_DIRECTORY_CACHE_NEGATIVE, ms_directory_now(dir),
-				       ms_directory_expiry(dir, ttl, true), NULL, NULL, NULL);
+		ms_directory_cache_put(dir->cache, key, MS_DIRECTORY_CACHE_NEGATIVE,
+		                       ms_directory_now(dir), ms_directory_expiry(dir, ttl, true),
+		                       NULL, NULL, NULL);
 }
 
 /* ---- the steps ---- */
@@ -88,8 +111,11 @@ static void need_domain(struct ms_directory_request *r, const char *name)
 	ms_buf_puts(&filter, "(&(objectClass=mailDomain)(associatedDomain=");
 	ms_directory_filter_escape(&filter, name);
 	ms_buf_puts(&filter, "))");
-	ms_directory_search_submit(r, r->step == MS_DIRECTORY_STEP_ENTRY_DOMAIN ? MS_DIRECTORY_STEP_ENTRY_DOMAIN : MS_DIRECTORY_STEP_DOMAIN, dir->s.base_dn,
-	       filter.data, domain_attrs);
+	ms_directory_search_submit(r,
+	                           r->step == MS_DIRECTORY_STEP_ENTRY_DOMAIN
+	                               ? MS_DIRECTORY_STEP_ENTRY_DOMAIN
+	                               : MS_DIRECTORY_STEP_DOMAIN,
+	                           dir->s.base_dn, filter.data, domain_attrs);
 	ms_buf_deinit(&filter);
 }
 
@@ -131,7 +157,7 @@ static const char *attr_first(const struct ms_directory_entry *e, const char *na
 
 /* Build the user of an entry with the domain r->dom and finish. */
 static void finish_with_entry(struct ms_directory_request *r, const struct ms_directory_entry *e,
-			      enum ms_directory_match match)
+                              enum ms_directory_match match)
 {
 	struct ms_directory_user *u = NULL;
 	struct ms_buf why;
@@ -157,7 +183,7 @@ static void finish_with_entry(struct ms_directory_request *r, const struct ms_di
 }
 
 static void address_found(struct ms_directory_request *r, struct ms_directory_entry *e,
-			  enum ms_directory_match match)
+                          enum ms_directory_match match)
 {
 	const char *mail = attr_first(e, "mail");
 	const char *dom = domain_part(mail != NULL ? mail : r->address);
@@ -184,14 +210,15 @@ static void catchall(struct ms_directory_request *r)
 
 	if (r->dom == NULL) {
 		cache_negative(r->dir, r->key, ttl_of(r));
-		ms_directory_finish(r, MS_E_NOUSER, "no entry has the address %s (and its domain %s is "
-				       "unknown)",
-		       r->address, r->domain);
+		ms_directory_finish(r, MS_E_NOUSER,
+		                    "no entry has the address %s (and its domain %s is "
+		                    "unknown)",
+		                    r->address, r->domain);
 		return;
 	}
 	ms_buf_init(&f);
 	ms_buf_puts(&f, "(&(|(objectClass=inetMailUser)(objectClass=inetMailGroup))(|"
-			"(mailAlternateAddress=@");
+	                "(mailAlternateAddress=@");
 	ms_directory_filter_escape(&f, r->dom->name);
 	ms_buf_puts(&f, ")");
 	if (strcmp(r->dom->name, r->domain) != 0) {
@@ -200,7 +227,8 @@ static void catchall(struct ms_directory_request *r)
 		ms_buf_puts(&f, ")");
 	}
 	ms_buf_puts(&f, "))");
-	ms_directory_search_submit(r, MS_DIRECTORY_STEP_CATCHALL, r->dir->s.base_dn, f.data, user_attrs);
+	ms_directory_search_submit(r, MS_DIRECTORY_STEP_CATCHALL, r->dir->s.base_dn, f.data,
+	                           user_attrs);
 	ms_buf_deinit(&f);
 }
 
@@ -218,13 +246,15 @@ static void after_domain(struct ms_directory_request *r)
 	case MS_DIRECTORY_STEP_DOMAIN:
 		break;
 	default:
-		ms_directory_finish(r, MS_E_INTERNAL, "directory request in step %d got a domain", r->step);
+		ms_directory_finish(r, MS_E_INTERNAL, "directory request in step %d got a domain",
+		                    r->step);
 		return;
 	}
 	switch (r->type) {
 	case MS_DIRECTORY_REQ_DOMAIN:
 		if (r->dom == NULL) {
-			ms_directory_finish(r, MS_E_NOUSER, "no domain %s in the directory", r->domain);
+			ms_directory_finish(r, MS_E_NOUSER, "no domain %s in the directory",
+			                    r->domain);
 			return;
 		}
 		r->result_domain = ms_directory_domain_ref(r->dom);
@@ -236,11 +266,11 @@ static void after_domain(struct ms_directory_request *r)
 		const char *base = dir->s.base_dn;
 		if (r->dom != NULL) {
 			base = r->dom->dn;
-		} else if (*r->domain != '\0' &&
-			   (dir->s.default_domain == NULL ||
-			    strcmp(r->domain, dir->s.default_domain) != 0)) {
+		} else if (*r->domain != '\0' && (dir->s.default_domain == NULL ||
+		                                  strcmp(r->domain, dir->s.default_domain) != 0)) {
 			cache_negative(dir, r->key, ttl_of(r));
-			ms_directory_finish(r, MS_E_NOUSER, "no domain %s in the directory", r->domain);
+			ms_directory_finish(r, MS_E_NOUSER, "no domain %s in the directory",
+			                    r->domain);
 			return;
 		}
 		/* No entry for the default domain: a flat tree, users anywhere
@@ -260,7 +290,8 @@ static void after_domain(struct ms_directory_request *r)
 			ms_buf_init(&f);
 			ms_buf_printf(&a, "%s@%s", r->uid, r->dom->name);
 			address_filter(&f, a.data);
-			ms_directory_search_submit(r, MS_DIRECTORY_STEP_ALIAS, dir->s.base_dn, f.data, user_attrs);
+			ms_directory_search_submit(r, MS_DIRECTORY_STEP_ALIAS, dir->s.base_dn,
+			                           f.data, user_attrs);
 			ms_buf_deinit(&a);
 			ms_buf_deinit(&f);
 			return;
@@ -277,16 +308,17 @@ static void step_result(struct ms_directory_request *r, size_t n, struct ms_dire
 	struct ms_buf why;
 
 	if (n > 1) {
-		const char *what = r->step == MS_DIRECTORY_STEP_DOMAIN || r->step == MS_DIRECTORY_STEP_ENTRY_DOMAIN
-					   ? "domain"
-				   : r->type == MS_DIRECTORY_REQ_ADDRESS ? "address"
-							    : "login name";
-		ms_directory_finish(r, MS_E_CONFIG, "several directory entries match the %s %s (one is %s)",
-		       what,
-		       r->step == MS_DIRECTORY_STEP_ENTRY_DOMAIN ? "of the entry"
-		       : r->type == MS_DIRECTORY_REQ_ADDRESS	    ? r->address
-						    : r->key + 2,
-		       e->dn);
+		const char *what =
+		    r->step == MS_DIRECTORY_STEP_DOMAIN || r->step == MS_DIRECTORY_STEP_ENTRY_DOMAIN
+		        ? "domain"
+		    : r->type == MS_DIRECTORY_REQ_ADDRESS ? "address"
+		                                          : "login name";
+		ms_directory_finish(r, MS_E_CONFIG,
+		                    "several directory entries match the %s %s (one is %s)", what,
+		                    r->step == MS_DIRECTORY_STEP_ENTRY_DOMAIN ? "of the entry"
+		                    : r->type == MS_DIRECTORY_REQ_ADDRESS     ? r->address
+		                                                              : r->key + 2,
+		                    e->dn);
 		ms_directory_entry_free(&e);
 		return;
 	}
@@ -298,8 +330,8 @@ static void step_result(struct ms_directory_request *r, size_t n, struct ms_dire
 		ms_buf_init(&key);
 		ms_buf_init(&why);
 		ms_directory_domain_unref(&r->dom);
-		if (e != NULL && ms_directory_domain_from_attrs(e->dn, e->attrs, e->n, &r->dom,
-								&why) < 0) {
+		if (e != NULL &&
+		    ms_directory_domain_from_attrs(e->dn, e->attrs, e->n, &r->dom, &why) < 0) {
 			ms_directory_finish(r, MS_E_CONFIG, "%s", why.data);
 			ms_buf_deinit(&why);
 			ms_buf_deinit(&key);
@@ -317,10 +349,11 @@ static void step_result(struct ms_directory_request *r, size_t n, struct ms_dire
 			ms_buf_printf(&key, "d:%s", name);
 			ms_directory_lower(key.data);
 			if (r->dom != NULL && dir->s.auth_cache_ttl > 0)
-				ms_directory_cache_put(dir->cache, key.data,
-						       MS_DIRECTORY_CACHE_DOMAIN, ms_directory_now(dir),
-						       ms_directory_expiry(dir, dir->s.auth_cache_ttl, false),
-						       NULL, r->dom, NULL);
+				ms_directory_cache_put(
+				    dir->cache, key.data, MS_DIRECTORY_CACHE_DOMAIN,
+				    ms_directory_now(dir),
+				    ms_directory_expiry(dir, dir->s.auth_cache_ttl, false), NULL,
+				    r->dom, NULL);
 			else if (r->dom == NULL)
 				cache_negative(dir, key.data, dir->s.auth_cache_ttl);
 		}
@@ -332,9 +365,9 @@ static void step_result(struct ms_directory_request *r, size_t n, struct ms_dire
 		if (e == NULL) {
 			cache_negative(dir, r->key, ttl_of(r));
 			ms_directory_finish(r, MS_E_NOUSER, "no user %s in %s", r->uid,
-			       r->dom != NULL ? r->dom->name
-			       : *r->domain != '\0' ? r->domain
-						    : "the directory");
+			                    r->dom != NULL       ? r->dom->name
+			                    : *r->domain != '\0' ? r->domain
+			                                         : "the directory");
 			return;
 		}
 		finish_with_entry(r, e, MS_DIRECTORY_MATCH_LOGIN);
@@ -343,9 +376,10 @@ static void step_result(struct ms_directory_request *r, size_t n, struct ms_dire
 	case MS_DIRECTORY_STEP_ADDRESS:
 		if (e != NULL) {
 			enum ms_directory_match m =
-			    attr_has(e, "mail", r->address)		      ? MS_DIRECTORY_MATCH_MAIL
-			    : attr_has(e, "mailEquivalentAddress", r->address) ? MS_DIRECTORY_MATCH_EQUIVALENT
-									       : MS_DIRECTORY_MATCH_ALTERNATE;
+			    attr_has(e, "mail", r->address) ? MS_DIRECTORY_MATCH_MAIL
+			    : attr_has(e, "mailEquivalentAddress", r->address)
+			        ? MS_DIRECTORY_MATCH_EQUIVALENT
+			        : MS_DIRECTORY_MATCH_ALTERNATE;
 			address_found(r, e, m);
 			return;
 		}
@@ -369,7 +403,8 @@ static void step_result(struct ms_directory_request *r, size_t n, struct ms_dire
 		return;
 	default:
 		ms_directory_entry_free(&e);
-		ms_directory_finish(r, MS_E_INTERNAL, "directory search result in step %d", r->step);
+		ms_directory_finish(r, MS_E_INTERNAL, "directory search result in step %d",
+		                    r->step);
 		return;
 	}
 }
@@ -403,27 +438,29 @@ static struct ms_directory_entry *entry_from_ldap(LDAP *ld, LDAPMessage *m)
 	return e;
 }
 
-void ms_directory_lookup_result(struct ms_directory_request *r, LDAPMessage *res)
+void ms_directory_lookup_message(struct ms_directory_request *r, LDAPMessage *m)
 {
 	struct ms_directory *dir = r->dir;
 	LDAP *ld = dir->conn.ld;
-	struct ms_directory_entry *first = NULL;
-	size_t n = 0;
-	int err = LDAP_OTHER;
+	int t = ldap_msgtype(m), err = LDAP_OTHER;
 	char *diag = NULL;
 
-	r->msgid = -1;
-	for (LDAPMessage *m = ldap_first_message(ld, res); m != NULL;
-	     m = ldap_next_message(ld, m)) {
-		int t = ldap_msgtype(m);
-		if (t == LDAP_RES_SEARCH_ENTRY) {
-			if (n++ == 0)
-				first = entry_from_ldap(ld, m);
-		} else if (t == LDAP_RES_SEARCH_RESULT) {
-			ldap_parse_result(ld, m, &err, NULL, &diag, NULL, NULL, 0);
-		}
+	if (t == LDAP_RES_SEARCH_ENTRY) {
+		if (r->nfound++ == 0)
+			r->first = entry_from_ldap(ld, m);
+		ldap_msgfree(m);
+		return;
 	}
-	ldap_msgfree(res);
+	if (t != LDAP_RES_SEARCH_RESULT) {
+		ldap_msgfree(m); /* a referral: we do not chase them */
+		return;
+	}
+	ldap_parse_result(ld, m, &err, NULL, &diag, NULL, NULL, 1);
+	r->msgid = -1;
+	struct ms_directory_entry *first = r->first;
+	size_t n = r->nfound;
+	r->first = NULL;
+	r->nfound = 0;
 	if (err == LDAP_SUCCESS || (err == LDAP_SIZELIMIT_EXCEEDED && n > 1)) {
 		ldap_memfree(diag);
 		step_result(r, n, first);
@@ -439,15 +476,16 @@ void ms_directory_lookup_result(struct ms_directory_request *r, LDAPMessage *res
 	/* Never "no such user" for a failure: base DN missing, access denied,
 	 * server busy or over a limit all leave the question open. */
 	ms_directory_finish(r, err == LDAP_NO_SUCH_OBJECT ? MS_E_CONFIG : MS_E_TEMPFAIL,
-	       "search under %s on %s failed: %s%s%s", r->base, dir->conn.server,
-	       ldap_err2string(err), diag != NULL && *diag ? ": " : "", diag ? diag : "");
+	                    "search under %s on %s failed: %s%s%s", r->base, dir->conn.server,
+	                    ldap_err2string(err), diag != NULL && *diag ? ": " : "",
+	                    diag ? diag : "");
 	ldap_memfree(diag);
 }
 
 /* ---- starting requests ---- */
 
-struct ms_directory_request *ms_directory_req_new(struct ms_directory *dir, enum ms_directory_req_type type,
-					    void *ctx)
+struct ms_directory_request *ms_directory_req_new(struct ms_directory *dir,
+                                                  enum ms_directory_req_type type, void *ctx)
 {
 	struct ms_directory_request *r = ms_xcalloc(1, sizeof(*r));
 
@@ -457,7 +495,8 @@ struct ms_directory_request *ms_directory_req_new(struct ms_directory *dir, enum
 	r->msgid = -1;
 	r->bind_msgid = -1;
 	ms_buf_init(&r->why);
-	r->deadline_ms = ms_directory_now(dir) + (long long)dir->s.timeout_ms * (long long)(dir->nhosts + 1);
+	r->deadline_ms =
+	    ms_directory_now(dir) + (long long)dir->s.timeout_ms * (long long)(dir->nhosts + 1);
 	r->next = dir->reqs;
 	if (dir->reqs != NULL)
 		dir->reqs->prev = r;
@@ -477,9 +516,11 @@ static bool from_cache(struct ms_directory_request *r)
 	dir->st.cache_hits++;
 	if (e->kind == MS_DIRECTORY_CACHE_NEGATIVE) {
 		if (r->type == MS_DIRECTORY_REQ_AUTH)
-			ms_directory_finish(r, MS_E_AUTHFAIL, "unknown login %s (cached)", r->key + 2);
+			ms_directory_finish(r, MS_E_AUTHFAIL, "unknown login %s (cached)",
+			                    r->key + 2);
 		else if (r->type == MS_DIRECTORY_REQ_DOMAIN)
-			ms_directory_finish(r, MS_E_NOUSER, "no domain %s in the directory (cached)", r->domain);
+			ms_directory_finish(r, MS_E_NOUSER,
+			                    "no domain %s in the directory (cached)", r->domain);
 		else
 			ms_directory_finish(r, MS_E_NOUSER, "no entry for %s (cached)", r->key + 2);
 		return true;
@@ -506,8 +547,10 @@ static void login_lookup(struct ms_directory_request *r)
 	ms_buf_init(&domain);
 	ms_buf_init(&why);
 	if (ms_directory_split_login(r->address, dir->s.login_separators, dir->s.default_domain,
-				     &uid, &domain, &why) < 0) {
-		ms_directory_finish(r, r->type == MS_DIRECTORY_REQ_AUTH ? MS_E_AUTHFAIL : MS_E_SYNTAX, "%s", why.data);
+	                             &uid, &domain, &why) < 0) {
+		ms_directory_finish(r,
+		                    r->type == MS_DIRECTORY_REQ_AUTH ? MS_E_AUTHFAIL : MS_E_SYNTAX,
+		                    "%s", why.data);
 	} else {
 		r->uid = ms_buf_steal(&uid);
 		r->domain = ms_buf_steal(&domain);
@@ -525,9 +568,8 @@ static void login_lookup(struct ms_directory_request *r)
 	ms_buf_deinit(&why);
 }
 
-struct ms_directory_request *ms_directory_login_start(struct ms_directory *dir,
-						      const char *login,
-						      ms_directory_user_cb *cb, void *ctx)
+struct ms_directory_request *ms_directory_login_start(struct ms_directory *dir, const char *login,
+                                                      ms_directory_user_cb *cb, void *ctx)
 {
 	struct ms_directory_request *r = ms_directory_req_new(dir, MS_DIRECTORY_REQ_LOGIN, ctx);
 
@@ -537,9 +579,10 @@ struct ms_directory_request *ms_directory_login_start(struct ms_directory *dir,
 	return ms_directory_started(r);
 }
 
-struct ms_directory_request *ms_directory_authenticate_start(
-	struct ms_directory *dir, const char *login, const char *password, const char *service,
-	const char *client, ms_directory_user_cb *cb, void *ctx)
+struct ms_directory_request *
+ms_directory_authenticate_start(struct ms_directory *dir, const char *login, const char *password,
+                                const char *service, const char *client, ms_directory_user_cb *cb,
+                                void *ctx)
 {
 	struct ms_directory_request *r = ms_directory_req_new(dir, MS_DIRECTORY_REQ_AUTH, ctx);
 
@@ -558,8 +601,8 @@ struct ms_directory_request *ms_directory_authenticate_start(
 }
 
 struct ms_directory_request *ms_directory_address_start(struct ms_directory *dir,
-							const char *address,
-							ms_directory_user_cb *cb, void *ctx)
+                                                        const char *address,
+                                                        ms_directory_user_cb *cb, void *ctx)
 {
 	struct ms_directory_request *r = ms_directory_req_new(dir, MS_DIRECTORY_REQ_ADDRESS, ctx);
 	const char *p = address, *end;
@@ -593,15 +636,15 @@ struct ms_directory_request *ms_directory_address_start(struct ms_directory *dir
 		struct ms_buf f;
 		ms_buf_init(&f);
 		address_filter(&f, r->address);
-		ms_directory_search_submit(r, MS_DIRECTORY_STEP_ADDRESS, dir->s.base_dn, f.data, user_attrs);
+		ms_directory_search_submit(r, MS_DIRECTORY_STEP_ADDRESS, dir->s.base_dn, f.data,
+		                           user_attrs);
 		ms_buf_deinit(&f);
 	}
 	return ms_directory_started(r);
 }
 
-struct ms_directory_request *ms_directory_domain_start(struct ms_directory *dir,
-						       const char *name,
-						       ms_directory_domain_cb *cb, void *ctx)
+struct ms_directory_request *ms_directory_domain_start(struct ms_directory *dir, const char *name,
+                                                       ms_directory_domain_cb *cb, void *ctx)
 {
 	struct ms_directory_request *r = ms_directory_req_new(dir, MS_DIRECTORY_REQ_DOMAIN, ctx);
 

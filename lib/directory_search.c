@@ -31,16 +31,21 @@ static void send_search(struct ms_directory_request *r)
 	}
 	r->queued = false;
 	if (r->tries >= MS_DIRECTORY_MAX_TRIES) {
-		ms_directory_finish(r, MS_E_TEMPFAIL, "the directory connection broke %d times during one "
-					 "request",
-		       r->tries);
+		ms_directory_finish(r, MS_E_TEMPFAIL,
+		                    "the directory connection broke %d times during one "
+		                    "request",
+		                    r->tries);
 		return;
 	}
 	r->tries++;
+	/* Entries of an earlier send (its connection broke) do not count. */
+	ms_directory_entry_free(&r->first);
+	r->nfound = 0;
 	if (tv.tv_sec == 0)
 		tv.tv_sec = 1;
-	rc = ldap_search_ext(dir->conn.ld, r->base, LDAP_SCOPE_SUBTREE, r->filter,
-			     (char **)r->attrs, 0, NULL, NULL, &tv, MS_DIRECTORY_SIZELIMIT, &r->msgid);
+	rc =
+	    ldap_search_ext(dir->conn.ld, r->base, LDAP_SCOPE_SUBTREE, r->filter, (char **)r->attrs,
+	                    0, NULL, NULL, &tv, MS_DIRECTORY_SIZELIMIT, &r->msgid);
 	if (rc != LDAP_SUCCESS) {
 		struct ms_directory_conn_env env = ms_directory_env(dir);
 		r->msgid = -1;
@@ -61,8 +66,8 @@ static void send_search(struct ms_directory_request *r)
 	r->op_deadline_ms = ms_directory_now(dir) + dir->s.timeout_ms;
 }
 
-void ms_directory_search_submit(struct ms_directory_request *r, enum ms_directory_step step, const char *base,
-		   const char *filter, const char *const *attrs)
+void ms_directory_search_submit(struct ms_directory_request *r, enum ms_directory_step step,
+                                const char *base, const char *filter, const char *const *attrs)
 {
 	r->step = step;
 	free(r->base);
@@ -82,8 +87,9 @@ static void fail_queued(struct ms_directory *dir)
 
 	for (size_t i = 0; i < n; i++)
 		if (!v[i]->in_done && v[i]->queued)
-			ms_directory_finish(v[i], MS_E_TEMPFAIL, "no directory server answered (%s)",
-			       dir->conn.last_error->data);
+			ms_directory_finish(v[i], MS_E_TEMPFAIL,
+			                    "no directory server answered (%s)",
+			                    dir->conn.last_error->data);
 	free(v);
 }
 
@@ -155,7 +161,8 @@ int ms_directory_timeout_ms(const struct ms_directory *dir)
 {
 	long long m = -1, now;
 
-	if (dir->done != NULL || (ms_directory_auth_waiting(dir) && ms_directory_auth_conn_free(dir)))
+	if (dir->done != NULL ||
+	    (ms_directory_auth_waiting(dir) && ms_directory_auth_conn_free(dir)))
 		return 0;
 	if (dir->reqs == NULL)
 		return -1;
@@ -242,7 +249,9 @@ static void process_search_conn(struct ms_directory *dir)
 	for (;;) {
 		struct timeval zero = {0, 0};
 		LDAPMessage *res = NULL;
-		int rc = ldap_result(c->ld, LDAP_RES_ANY, LDAP_MSG_ALL, &zero, &res);
+		/* One message at a time: a whole chain (LDAP_MSG_ALL) of any
+		 * request would wait behind the first request's incomplete one. */
+		int rc = ldap_result(c->ld, LDAP_RES_ANY, LDAP_MSG_ONE, &zero, &res);
 		if (rc == 0)
 			break;
 		if (rc < 0) {
@@ -263,7 +272,7 @@ static void process_search_conn(struct ms_directory *dir)
 			}
 			continue;
 		}
-		ms_directory_lookup_result(r, res);
+		ms_directory_lookup_message(r, res);
 		if (c->state != MS_DIRECTORY_CONN_UP)
 			return;
 	}
@@ -290,8 +299,9 @@ static void process_auth_conns(struct ms_directory *dir)
 			} else if (st == MS_ERROR) {
 				c->busy = false;
 				r->auth = NULL;
-				ms_directory_finish(r, MS_E_TEMPFAIL, "no directory server answered (%s)",
-				       c->last_error->data);
+				ms_directory_finish(r, MS_E_TEMPFAIL,
+				                    "no directory server answered (%s)",
+				                    c->last_error->data);
 				ms_directory_auth_release(dir);
 			}
 			continue;
@@ -326,8 +336,15 @@ static void process_auth_conns(struct ms_directory *dir)
 static void process_deadlines(struct ms_directory *dir)
 {
 	long long now = ms_directory_now(dir);
-	bool search_hung = false;
+	bool search_hung = false, due = false;
 	size_t n;
+
+	/* Usually nothing is due: look before copying the list. */
+	for (const struct ms_directory_request *r = dir->reqs; r != NULL && !due; r = r->next)
+		due = now >= r->deadline_ms ||
+		      ((r->msgid >= 0 || r->bind_msgid >= 0) && now >= r->op_deadline_ms);
+	if (!due)
+		return;
 	struct ms_directory_request **v = ms_directory_snapshot(dir, &n);
 
 	for (size_t i = 0; i < n; i++) {
@@ -335,8 +352,9 @@ static void process_deadlines(struct ms_directory *dir)
 		if (r->in_done)
 			continue;
 		if (now >= r->deadline_ms) {
-			ms_directory_finish(r, MS_E_TEMPFAIL, "the directory did not answer within %u ms",
-			       (unsigned)(dir->s.timeout_ms * (dir->nhosts + 1)));
+			ms_directory_finish(r, MS_E_TEMPFAIL,
+			                    "the directory did not answer within %u ms",
+			                    (unsigned)(dir->s.timeout_ms * (dir->nhosts + 1)));
 			continue;
 		}
 		if (r->msgid >= 0 && now >= r->op_deadline_ms)

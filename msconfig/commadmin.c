@@ -53,23 +53,23 @@
 #include <ms/file.h>
 #include <ms/optname.h>
 
-#define PROG "commadmin"
-#define EX_REFUSED 1
-#define EX_USAGE 64
+#define PROG        "commadmin"
+#define EX_REFUSED  1
+#define EX_USAGE    64
 #define EX_TEMPFAIL 75
-#define EX_CONFIG 78
+#define EX_CONFIG   78
 
 #define MAX_LIST 64
 
 /* ---- the attributes commadmin sets ---- */
 
 enum attr_kind {
-	K_TEXT,     /* any UTF-8 text */
-	K_ADDRESS,  /* local@domain */
-	K_ALTADDR,  /* local@domain or @domain (catch-all) */
-	K_HOST,     /* host name */
-	K_DOMAIN,   /* domain name */
-	K_STATUS,   /* mail status */
+	K_TEXT,    /* any UTF-8 text */
+	K_ADDRESS, /* local@domain */
+	K_ALTADDR, /* local@domain or @domain (catch-all) */
+	K_HOST,    /* host name */
+	K_DOMAIN,  /* domain name */
+	K_STATUS,  /* mail status */
 	K_INETSTATUS,
 	K_DELIVERY, /* mailDeliveryOption */
 	K_QUOTA,    /* number, -1, optional ;#type%N */
@@ -86,40 +86,40 @@ static const struct attr_def {
 	enum attr_kind kind;
 	unsigned objects;
 } attr_defs[] = {
-	{"cn", K_TEXT, O_USER | O_GROUP},
-	{"sn", K_TEXT, O_USER},
-	{"givenName", K_TEXT, O_USER},
-	{"description", K_TEXT, O_USER | O_GROUP | O_DOMAIN},
-	{"telephoneNumber", K_TEXT, O_USER},
-	{"mail", K_ADDRESS, O_USER | O_GROUP},
-	{"mailAlternateAddress", K_ALTADDR, O_USER | O_GROUP},
-	{"mailEquivalentAddress", K_ADDRESS, O_USER | O_GROUP},
-	{"mailHost", K_HOST, O_USER | O_GROUP | O_DOMAIN},
-	{"mailDeliveryOption", K_DELIVERY, O_USER | O_GROUP},
-	{"mailForwardingAddress", K_ADDRESS, O_USER | O_GROUP},
-	{"mailUserStatus", K_STATUS, O_USER | O_GROUP},
-	{"inetUserStatus", K_INETSTATUS, O_USER},
-	{"mailQuota", K_QUOTA, O_USER},
-	{"mailMsgQuota", K_QUOTA, O_USER},
-	{"mailAutoReplyMode", K_REPLYMODE, O_USER},
-	{"mailAutoReplySubject", K_TEXT, O_USER},
-	{"mailAutoReplyText", K_TEXT, O_USER},
-	{"mailAutoReplyTimeOut", K_UINT, O_USER},
-	{"vacationStartDate", K_TIME, O_USER},
-	{"vacationEndDate", K_TIME, O_USER},
-	{"mailSieveRuleSource", K_TEXT, O_USER},
-	{"mailAllowedServiceAccess", K_TEXT, O_USER},
-	{"mailMessageStore", K_TEXT, O_USER},
-	{"preferredLanguage", K_TEXT, O_USER | O_GROUP | O_DOMAIN},
-	{"mgrpRFC822MailMember", K_ADDRESS, O_GROUP},
-	{"mgrpErrorsTo", K_ADDRESS, O_GROUP},
-	{"mgrpAllowedBroadcaster", K_ADDRESS, O_GROUP},
-	{"owner", K_DN, O_GROUP},
-	{"associatedDomain", K_DOMAIN, O_DOMAIN},
-	{"mailDomainStatus", K_STATUS, O_DOMAIN},
-	{"inetDomainStatus", K_INETSTATUS, O_DOMAIN},
-	{"mailDomainDiskQuota", K_QUOTA, O_DOMAIN},
-	{"mailDomainMsgQuota", K_QUOTA, O_DOMAIN},
+    {"cn", K_TEXT, O_USER | O_GROUP},
+    {"sn", K_TEXT, O_USER},
+    {"givenName", K_TEXT, O_USER},
+    {"description", K_TEXT, O_USER | O_GROUP | O_DOMAIN},
+    {"telephoneNumber", K_TEXT, O_USER},
+    {"mail", K_ADDRESS, O_USER | O_GROUP},
+    {"mailAlternateAddress", K_ALTADDR, O_USER | O_GROUP},
+    {"mailEquivalentAddress", K_ADDRESS, O_USER | O_GROUP},
+    {"mailHost", K_HOST, O_USER | O_GROUP | O_DOMAIN},
+    {"mailDeliveryOption", K_DELIVERY, O_USER | O_GROUP},
+    {"mailForwardingAddress", K_ADDRESS, O_USER | O_GROUP},
+    {"mailUserStatus", K_STATUS, O_USER | O_GROUP},
+    {"inetUserStatus", K_INETSTATUS, O_USER},
+    {"mailQuota", K_QUOTA, O_USER},
+    {"mailMsgQuota", K_QUOTA, O_USER},
+    {"mailAutoReplyMode", K_REPLYMODE, O_USER},
+    {"mailAutoReplySubject", K_TEXT, O_USER},
+    {"mailAutoReplyText", K_TEXT, O_USER},
+    {"mailAutoReplyTimeOut", K_UINT, O_USER},
+    {"vacationStartDate", K_TIME, O_USER},
+    {"vacationEndDate", K_TIME, O_USER},
+    {"mailSieveRuleSource", K_TEXT, O_USER},
+    {"mailAllowedServiceAccess", K_TEXT, O_USER},
+    {"mailMessageStore", K_TEXT, O_USER},
+    {"preferredLanguage", K_TEXT, O_USER | O_GROUP | O_DOMAIN},
+    {"mgrpRFC822MailMember", K_ADDRESS, O_GROUP},
+    {"mgrpErrorsTo", K_ADDRESS, O_GROUP},
+    {"mgrpAllowedBroadcaster", K_ADDRESS, O_GROUP},
+    {"owner", K_DN, O_GROUP},
+    {"associatedDomain", K_DOMAIN, O_DOMAIN},
+    {"mailDomainStatus", K_STATUS, O_DOMAIN},
+    {"inetDomainStatus", K_INETSTATUS, O_DOMAIN},
+    {"mailDomainDiskQuota", K_QUOTA, O_DOMAIN},
+    {"mailDomainMsgQuota", K_QUOTA, O_DOMAIN},
 };
 
 #define N_ATTRS (sizeof(attr_defs) / sizeof(attr_defs[0]))
@@ -211,7 +211,7 @@ static int check_value(const struct attr_def *d, const char *v, struct ms_buf *w
 		break;
 	case K_DELIVERY: {
 		static const char *const words[] = {"mailbox", "forward", "autoreply",
-						    "program", "native",  "hold"};
+		                                    "program", "native",  "hold"};
 		ok = false;
 		for (size_t i = 0; i < 6; i++)
 			ok = ok || strcasecmp(v, words[i]) == 0;
@@ -257,7 +257,7 @@ static const struct attr_def *find_attr(const char *name, unsigned object, struc
 			if (attr_defs[i].objects & object)
 				return &attr_defs[i];
 			ms_buf_setf(why, "a %s has no attribute %s", object_name(object),
-				    attr_defs[i].name);
+			            attr_defs[i].name);
 			return NULL;
 		}
 		size_t d = ms_edit_distance(name, attr_defs[i].name);
@@ -269,14 +269,14 @@ static const struct attr_def *find_attr(const char *name, unsigned object, struc
 	if (strcasecmp(name, "userPassword") == 0)
 		ms_buf_setf(why, "set passwords with -W, which lets the server hash them");
 	else if (strcasecmp(name, "uid") == 0 || strcasecmp(name, "objectClass") == 0 ||
-		 strcasecmp(name, "o") == 0)
+	         strcasecmp(name, "o") == 0)
 		ms_buf_setf(why, "%s cannot be changed with -A", name);
 	else if (best != NULL && best_d <= 3)
 		ms_buf_setf(why, "unknown attribute '%s' for a %s; did you mean %s?", name,
-			    object_name(object), best);
+		            object_name(object), best);
 	else
 		ms_buf_setf(why, "unknown attribute '%s' for a %s (commadmin(8) lists them)", name,
-			    object_name(object));
+		            object_name(object));
 	return NULL;
 }
 
@@ -369,20 +369,20 @@ static void fail(const char *fmt, ...)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: commadmin [-s SERVERROOT] [-D BINDDN (-w PASSWORD | -j FILE)] OBJECT ACTION "
-		"[options]\n"
-		"  domain create|modify|delete|purge|search -d DOMAIN [-A [+|-]attr[:value]]...\n"
-		"  user   create -l UID -d DOMAIN -W PASSWORD [-F FIRST] [-L LAST] [-E MAIL]\n"
-		"                [-H MAILHOST] [-Q QUOTA] [-A [+|-]attr[:value]]...\n"
-		"  user   modify -l UID -d DOMAIN [-W PASSWORD] [-A [+|-]attr[:value]]...\n"
-		"  user   delete|purge|search -l UID -d DOMAIN   (search: -l and -d optional)\n"
-		"  group  create -G GROUP -d DOMAIN [-E MAIL] [-m MEMBER]... [-A attr:value]...\n"
-		"  group  modify -G GROUP -d DOMAIN [-m MEMBER]... [-M MEMBER]... [-A ...]...\n"
-		"  group  delete|search -G GROUP -d DOMAIN\n"
-		"-A attr:value replaces, +attr:value adds a value, -attr:value removes one,\n"
-		"-attr removes them all.  -W - reads the password from standard input.\n"
-		"A MEMBER is a user ID of the domain, or a mail address.  See commadmin(8).\n");
+	fprintf(
+	    f, "usage: commadmin [-s SERVERROOT] [-D BINDDN (-w PASSWORD | -j FILE)] OBJECT ACTION "
+	       "[options]\n"
+	       "  domain create|modify|delete|purge|search -d DOMAIN [-A [+|-]attr[:value]]...\n"
+	       "  user   create -l UID -d DOMAIN -W PASSWORD [-F FIRST] [-L LAST] [-E MAIL]\n"
+	       "                [-H MAILHOST] [-Q QUOTA] [-A [+|-]attr[:value]]...\n"
+	       "  user   modify -l UID -d DOMAIN [-W PASSWORD] [-A [+|-]attr[:value]]...\n"
+	       "  user   delete|purge|search -l UID -d DOMAIN   (search: -l and -d optional)\n"
+	       "  group  create -G GROUP -d DOMAIN [-E MAIL] [-m MEMBER]... [-A attr:value]...\n"
+	       "  group  modify -G GROUP -d DOMAIN [-m MEMBER]... [-M MEMBER]... [-A ...]...\n"
+	       "  group  delete|search -G GROUP -d DOMAIN\n"
+	       "-A attr:value replaces, +attr:value adds a value, -attr:value removes one,\n"
+	       "-attr removes them all.  -W - reads the password from standard input.\n"
+	       "A MEMBER is a user ID of the domain, or a mail address.  See commadmin(8).\n");
 }
 
 static int take_list(const char **list, size_t *n, const char *v)
@@ -412,15 +412,33 @@ static int parse(int argc, char **argv, int i, struct args *a)
 		}
 		const char *v = argv[++i];
 		switch (o[1]) {
-		case 'd': a->domain = v; break;
-		case 'l': a->uid = v; break;
-		case 'G': a->group = v; break;
-		case 'W': a->password = v; break;
-		case 'F': a->first = v; break;
-		case 'L': a->last = v; break;
-		case 'E': a->mail = v; break;
-		case 'H': a->mailhost = v; break;
-		case 'Q': a->quota = v; break;
+		case 'd':
+			a->domain = v;
+			break;
+		case 'l':
+			a->uid = v;
+			break;
+		case 'G':
+			a->group = v;
+			break;
+		case 'W':
+			a->password = v;
+			break;
+		case 'F':
+			a->first = v;
+			break;
+		case 'L':
+			a->last = v;
+			break;
+		case 'E':
+			a->mail = v;
+			break;
+		case 'H':
+			a->mailhost = v;
+			break;
+		case 'Q':
+			a->quota = v;
+			break;
 		case 'A':
 			if (take_list(a->attrs, &a->nattrs, v) < 0)
 				return EX_USAGE;
@@ -458,7 +476,8 @@ static int parse_changes(const struct args *a, unsigned object, struct change *c
 		ms_buf_reset(&name);
 		ms_buf_append(&name, s, colon != NULL ? (size_t)(colon - s) : strlen(s));
 		if (colon == NULL && op != '-') {
-			fail("-A %s: give attr:value (or -attr to remove the attribute)", a->attrs[i]);
+			fail("-A %s: give attr:value (or -attr to remove the attribute)",
+			     a->attrs[i]);
 			goto bad;
 		}
 		const struct attr_def *d = find_attr(name.data, object, &why);
@@ -475,7 +494,7 @@ static int parse_changes(const struct args *a, unsigned object, struct change *c
 		ch[n].def = d;
 		ch[n].value = value != NULL ? ms_xstrdup(value) : NULL;
 		if (value != NULL && (d->kind == K_ADDRESS || d->kind == K_ALTADDR ||
-				      d->kind == K_DOMAIN || d->kind == K_HOST))
+		                      d->kind == K_DOMAIN || d->kind == K_HOST))
 			lower(ch[n].value);
 		n++;
 	}
@@ -503,19 +522,19 @@ static void changes_free(struct change *ch, size_t n)
 static int ldap_exit(int rc)
 {
 	return rc == LDAP_SERVER_DOWN || rc == LDAP_TIMEOUT || rc == LDAP_BUSY ||
-			       rc == LDAP_UNAVAILABLE || rc == LDAP_CONNECT_ERROR
-		   ? EX_TEMPFAIL
-		   : EX_REFUSED;
+	               rc == LDAP_UNAVAILABLE || rc == LDAP_CONNECT_ERROR
+	           ? EX_TEMPFAIL
+	           : EX_REFUSED;
 }
 
 /* Search with the filter built in f; returns the LDAP code, res owned by caller. */
-static int search(struct ctx *c, const char *base, int scope, const char *filter,
-		  char **attrs, LDAPMessage **res)
+static int search(struct ctx *c, const char *base, int scope, const char *filter, char **attrs,
+                  LDAPMessage **res)
 {
 	struct timeval tv = {30, 0};
 	*res = NULL;
 	return ldap_search_ext_s(c->ld, base, scope, filter, attrs, 0, NULL, NULL, &tv,
-				 LDAP_NO_LIMIT, res);
+	                         LDAP_NO_LIMIT, res);
 }
 
 /* The DN of the domain entry named (or aliased) name, or NULL. */
@@ -572,7 +591,7 @@ static char *need_domain(struct ctx *c, int *ret)
 
 /* Which entry under base has the filter (attr=value, escaped)?  NULL if none. */
 static char *entry_with(struct ctx *c, const char *base, const char *objclass, const char *attr,
-			const char *value, int *rc_r)
+                        const char *value, int *rc_r)
 {
 	struct ms_buf f;
 	LDAPMessage *res;
@@ -628,14 +647,15 @@ static char *address_owner(struct ctx *c, const char *address, const char *self,
 
 /* Refuse addresses (of the changes and -E) that another entry has. */
 static int check_addresses(struct ctx *c, const char *self, const char *mail,
-			   const struct change *ch, size_t n)
+                           const struct change *ch, size_t n)
 {
 	for (size_t i = 0; i <= n; i++) {
 		const char *addr = i == n ? mail : ch[i].value;
-		if (addr == NULL || (i < n && (ch[i].op == '-' ||
-					       (strcasecmp(ch[i].def->name, "mail") != 0 &&
-						strcasecmp(ch[i].def->name, "mailAlternateAddress") != 0 &&
-						strcasecmp(ch[i].def->name, "mailEquivalentAddress") != 0))))
+		if (addr == NULL ||
+		    (i < n && (ch[i].op == '-' ||
+		               (strcasecmp(ch[i].def->name, "mail") != 0 &&
+		                strcasecmp(ch[i].def->name, "mailAlternateAddress") != 0 &&
+		                strcasecmp(ch[i].def->name, "mailEquivalentAddress") != 0))))
 			continue;
 		int rc;
 		char *owner = address_owner(c, addr, self, &rc);
@@ -665,13 +685,12 @@ static void fail_ldap(struct ctx *c, const char *what, int rc)
 }
 
 /* Apply the -A changes as one modify of dn; extra mods come first. */
-static int apply(struct ctx *c, const char *dn, struct mods *m, const struct change *ch,
-		 size_t n)
+static int apply(struct ctx *c, const char *dn, struct mods *m, const struct change *ch, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		int op = ch[i].op == '+' ? LDAP_MOD_ADD
-			 : ch[i].op == '-' ? LDAP_MOD_DELETE
-					   : LDAP_MOD_REPLACE;
+		int op = ch[i].op == '+'   ? LDAP_MOD_ADD
+		         : ch[i].op == '-' ? LDAP_MOD_DELETE
+		                           : LDAP_MOD_REPLACE;
 		mods_add(m, op, ch[i].def->name, ch[i].value);
 	}
 	if (m->n == 0)
@@ -818,22 +837,23 @@ static int domain_cmd(struct ctx *c)
 		}
 		for (size_t i = 0; i < n; i++) {
 			char *other;
-			if (strcasecmp(ch[i].def->name, "associatedDomain") == 0 && ch[i].op != '-' &&
-			    (other = domain_dn(c, ch[i].value, &rc)) != NULL) {
-				fail("the domain name %s is already used by %s", ch[i].value, other);
+			if (strcasecmp(ch[i].def->name, "associatedDomain") == 0 &&
+			    ch[i].op != '-' && (other = domain_dn(c, ch[i].value, &rc)) != NULL) {
+				fail("the domain name %s is already used by %s", ch[i].value,
+				     other);
 				free(other);
 				ret = EX_REFUSED;
 				goto out;
 			}
 		}
 		struct ms_buf d;
-		ms_buf_init(&d);
-		ms_buf_puts(&d, "o=");
-		ms_directory_dn_escape(&d, a->domain);
-		ms_buf_printf(&d, ",%s", c->base);
-		dn = ms_buf_steal(&d);
 		char *name = ms_xstrdup(a->domain);
 		lower(name);
+		ms_buf_init(&d);
+		ms_buf_puts(&d, "o=");
+		ms_directory_dn_escape(&d, name);
+		ms_buf_printf(&d, ",%s", c->base);
+		dn = ms_buf_steal(&d);
 		mods_add(&m, LDAP_MOD_ADD, "objectClass", "top");
 		mods_add(&m, LDAP_MOD_ADD, "objectClass", "organization");
 		mods_add(&m, LDAP_MOD_ADD, "objectClass", "mailDomain");
@@ -912,9 +932,9 @@ static int domain_cmd(struct ctx *c)
 		}
 		char *uattrs[] = {"1.1", NULL};
 		rc = search(c, dn, LDAP_SCOPE_SUBTREE,
-			    "(&(objectClass=inetMailUser)(|(mailUserStatus=removed)"
-			    "(mailUserStatus=deleted)(inetUserStatus=deleted)))",
-			    uattrs, &res);
+		            "(&(objectClass=inetMailUser)(|(mailUserStatus=removed)"
+		            "(mailUserStatus=deleted)(inetUserStatus=deleted)))",
+		            uattrs, &res);
 		ret = 0;
 		int purged = 0;
 		for (e = rc == LDAP_SUCCESS ? ldap_first_entry(c->ld, res) : NULL;
@@ -926,7 +946,8 @@ static int domain_cmd(struct ctx *c)
 		}
 		ldap_msgfree(res);
 		if (ret == 0)
-			printf("purged %d user%s of %s\n", purged, purged == 1 ? "" : "s", a->domain);
+			printf("purged %d user%s of %s\n", purged, purged == 1 ? "" : "s",
+			       a->domain);
 	} else {
 		fail("unknown action 'domain %s' (create, modify, delete, purge, search)",
 		     a->action);
@@ -1035,12 +1056,16 @@ static int user_cmd(struct ctx *c)
 			goto out;
 		}
 		if (pw == NULL) {
-			fail("user create needs -W PASSWORD (or -W - to read it from standard input)");
+			fail("user create needs -W PASSWORD (or -W - to read it from standard "
+			     "input)");
 			ret = EX_USAGE;
 			goto out;
 		}
-		struct { const char *opt, *value; const struct attr_def *def; } flags[] = {
-		    {"-E", a->mail, NULL}, {"-H", a->mailhost, NULL}, {"-Q", a->quota, NULL},
+		struct {
+			const char *opt, *value;
+			const struct attr_def *def;
+		} flags[] = {
+		    {"-E", a->mail, NULL},  {"-H", a->mailhost, NULL}, {"-Q", a->quota, NULL},
 		    {"-F", a->first, NULL}, {"-L", a->last, NULL},
 		};
 		const char *names[] = {"mail", "mailHost", "mailQuota", "givenName", "sn"};
@@ -1048,7 +1073,8 @@ static int user_cmd(struct ctx *c)
 		ms_buf_init(&why);
 		for (size_t i = 0; i < 5; i++) {
 			flags[i].def = find_attr(names[i], O_USER, &why);
-			if (flags[i].value != NULL && check_value(flags[i].def, flags[i].value, &why) < 0) {
+			if (flags[i].value != NULL &&
+			    check_value(flags[i].def, flags[i].value, &why) < 0) {
 				fail("%s %s: %s", flags[i].opt, flags[i].value, why.data);
 				ms_buf_deinit(&why);
 				ret = EX_USAGE;
@@ -1057,7 +1083,7 @@ static int user_cmd(struct ctx *c)
 		}
 		ms_buf_deinit(&why);
 		mail = a->mail != NULL ? ms_xstrdup(a->mail)
-				       : ms_xasprintf("%s@%s", a->uid, a->domain);
+		                       : ms_xasprintf("%s@%s", a->uid, a->domain);
 		lower(mail);
 		if ((ret = check_addresses(c, NULL, mail, ch, n)) != 0)
 			goto out;
@@ -1068,15 +1094,16 @@ static int user_cmd(struct ctx *c)
 		ms_buf_printf(&d, ",ou=People,%s", ddn);
 		dn = ms_buf_steal(&d);
 		const char *last = a->last != NULL ? a->last : a->uid;
-		char *cn = a->first != NULL ? ms_xasprintf("%s %s", a->first, last) : ms_xstrdup(last);
+		char *cn =
+		    a->first != NULL ? ms_xasprintf("%s %s", a->first, last) : ms_xstrdup(last);
 		static const char *const classes[] = {"top", "person", "organizationalPerson",
-						      "inetOrgPerson", "inetMailUser"};
+		                                      "inetOrgPerson", "inetMailUser"};
 		for (size_t i = 0; i < 5; i++)
 			mods_add(&m, LDAP_MOD_ADD, "objectClass", classes[i]);
 		mods_add(&m, LDAP_MOD_ADD, "uid", a->uid);
 		bool has[4] = {false, false, false, false};
 		static const char *const dflt[] = {"cn", "mailUserStatus", "inetUserStatus",
-						   "mailDeliveryOption"};
+		                                   "mailDeliveryOption"};
 		for (size_t i = 0; i < n; i++) {
 			if (ch[i].op == '-')
 				continue;
@@ -1154,7 +1181,7 @@ out:
 
 /* A member: a user ID of the domain, or an address (of an entry or not). */
 static int member_mod(struct ctx *c, const char *ddn, const char *who, char **attr_r,
-		      char **value_r)
+                      char **value_r)
 {
 	int rc;
 	char *dn;
@@ -1162,8 +1189,8 @@ static int member_mod(struct ctx *c, const char *ddn, const char *who, char **at
 	if (strchr(who, '@') == NULL) {
 		dn = entry_with(c, ddn, "inetMailUser", "uid", who, &rc);
 		if (rc == LDAP_SUCCESS && dn == NULL) {
-			fail("no user %s in %s (give a user ID of the domain or a mail address)", who,
-			     c->a->domain);
+			fail("no user %s in %s (give a user ID of the domain or a mail address)",
+			     who, c->a->domain);
 			return EX_REFUSED;
 		}
 	} else {
@@ -1270,7 +1297,7 @@ static int group_cmd(struct ctx *c)
 		ms_buf_printf(&d, ",ou=Groups,%s", ddn);
 		dn = ms_buf_steal(&d);
 		mail = a->mail != NULL ? ms_xstrdup(a->mail)
-				       : ms_xasprintf("%s@%s", a->group, a->domain);
+		                       : ms_xasprintf("%s@%s", a->group, a->domain);
 		lower(mail);
 		if (!valid_address(mail, false)) {
 			fail("-E %s: not a mail address", mail);
@@ -1341,7 +1368,6 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	memset(&a, 0, sizeof(a));
 	memset(&c, 0, sizeof(c));
-	ms_buf_init(&c.why);
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *o = argv[i];
 		if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0 || strcmp(o, "-help") == 0) {
@@ -1368,18 +1394,21 @@ int main(int argc, char **argv)
 	if ((ret = parse(argc, argv, i, &a)) != 0)
 		return ret;
 	unsigned object = strcmp(a.object, "user") == 0     ? O_USER
-			  : strcmp(a.object, "group") == 0  ? O_GROUP
-			  : strcmp(a.object, "domain") == 0 ? O_DOMAIN
-							    : 0;
+	                  : strcmp(a.object, "group") == 0  ? O_GROUP
+	                  : strcmp(a.object, "domain") == 0 ? O_DOMAIN
+	                                                    : 0;
 	if (object == 0) {
 		fail("unknown object '%s': domain, user or group", a.object);
 		return EX_USAGE;
 	}
+	ms_buf_init(&c.why);
 	if (pw_file != NULL) {
 		struct ms_buf data;
 		ms_buf_init(&data);
 		if (ms_file_read(pw_file, &data, &c.why) < 0) {
 			fail("-j: %s", c.why.data);
+			ms_buf_deinit(&data);
+			ms_buf_deinit(&c.why);
 			return EX_USAGE;
 		}
 		file_pw = ms_xstrndup(data.data, strcspn(data.data, "\r\n"));
@@ -1389,6 +1418,7 @@ int main(int argc, char **argv)
 	}
 	if (bind_dn != NULL && bind_pw == NULL) {
 		fail("-D needs -w PASSWORD or -j FILE");
+		ms_buf_deinit(&c.why);
 		return EX_USAGE;
 	}
 	if (ms_conf_load_default(&conf, &c.why) < 0 ||
@@ -1396,6 +1426,7 @@ int main(int argc, char **argv)
 		fail("%s", c.why.data);
 		ms_conf_free(&conf);
 		wipe(file_pw);
+		ms_buf_deinit(&c.why);
 		return EX_CONFIG;
 	}
 	ms_conf_free(&conf);
@@ -1403,11 +1434,13 @@ int main(int argc, char **argv)
 	c.base = s.base_dn;
 	if (ms_directory_tool_connect(&s, bind_dn, bind_pw, &c.ld, &c.server, &err, &c.why) < 0) {
 		fail("%s", c.why.data);
-		ret = err == MS_E_AUTHFAIL ? EX_REFUSED : err == MS_E_CONFIG ? EX_CONFIG : EX_TEMPFAIL;
+		ret = err == MS_E_AUTHFAIL ? EX_REFUSED
+		      : err == MS_E_CONFIG ? EX_CONFIG
+		                           : EX_TEMPFAIL;
 	} else {
-		ret = object == O_USER	  ? user_cmd(&c)
+		ret = object == O_USER    ? user_cmd(&c)
 		      : object == O_GROUP ? group_cmd(&c)
-					  : domain_cmd(&c);
+		                          : domain_cmd(&c);
 		if (ret == 0)
 			printf("OK\n");
 		ldap_unbind_ext_s(c.ld, NULL, NULL);

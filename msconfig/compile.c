@@ -3,6 +3,7 @@
  * configuration (format: lib/conf.c) and record what changed.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,7 +328,8 @@ static void add_service(struct ms_buf *set, const char *readers)
 		const char *e = p;
 		while (*e != '\0' && *e != ' ')
 			e++;
-		if (e > p) {
+		/* msconfig itself reads some options; it is not a service. */
+		if (e > p && !((size_t)(e - p) == 8 && strncmp(p, "msconfig", 8) == 0)) {
 			char *w = ms_xstrndup(p, (size_t)(e - p));
 			char *padded = ms_xasprintf(" %s ", w);
 			struct ms_buf probe;
@@ -432,11 +434,23 @@ int mc_compile(const struct mc_config *cfg, const char *serverroot, struct ms_bu
 			ms_buf_printf(report,
 				      "services that apply it on refresh: %s\n",
 				      refresh.data);
-		if (restart.len > 0)
-			ms_buf_printf(report,
-				      "services that need a restart to apply it: %s\n"
-				      "  to apply: stop-msg %s; start-msg %s\n",
-				      restart.data, restart.data, restart.data);
+		if (restart.len > 0) {
+			/* "all" means every server: stop-msg and start-msg without names. */
+			bool every = strstr(restart.data, "all") != NULL &&
+				     (strcmp(restart.data, "all") == 0 ||
+				      strncmp(restart.data, "all ", 4) == 0 ||
+				      strstr(restart.data, " all") != NULL);
+			ms_buf_printf(report, "services that need a restart to apply it: %s\n",
+				      every ? "all" : restart.data);
+			if (every)
+				ms_buf_printf(report, "  to apply: stop-msg; start-msg "
+						      "(or msconfig write --restart)\n");
+			else
+				ms_buf_printf(report,
+					      "  to apply: stop-msg %s; start-msg %s (or msconfig "
+					      "write --restart)\n",
+					      restart.data, restart.data);
+		}
 	}
 	ms_conf_changes_free(&ch, nch);
 	ms_buf_deinit(&file);

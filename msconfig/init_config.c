@@ -367,11 +367,11 @@ static int local_dir_config(struct ic *ic)
 		ms_buf_setf(why, "no random numbers for the proxy administrator's password");
 		return -1;
 	}
-	r = mc_instance_set(cfg, MS_OPT_LDAP_ENABLE, NULL, "1", why) < 0 ||
-	            mc_instance_set(cfg, MS_OPT_BASE_PROXYADMIN, NULL, "admin", why) < 0 ||
-	            mc_instance_set(cfg, MS_OPT_BASE_PROXYADMINPASS, NULL, pw, why) < 0
-	        ? -1
-	        : 0;
+	r = 0;
+	if (mc_instance_set(cfg, MS_OPT_LDAP_ENABLE, NULL, "1", why) < 0 ||
+	    mc_instance_set(cfg, MS_OPT_BASE_PROXYADMIN, NULL, "admin", why) < 0 ||
+	    mc_instance_set(cfg, MS_OPT_BASE_PROXYADMINPASS, NULL, pw, why) < 0)
+		r = -1;
 	explicit_bzero(pw, strlen(pw));
 	free(pw);
 	return r;
@@ -392,11 +392,11 @@ static int local_dir_point(struct ic *ic)
 		port = ic->cfg->entries[i].value;
 	ms_buf_deinit(&key);
 	char *hosts = ms_xasprintf("127.0.0.1:%s", port);
-	int r = mc_instance_set(ic->cfg, MS_OPT_BASE_UGLDAPHOST, NULL, hosts, &ic->err) < 0 ||
-	                mc_instance_set(ic->cfg, MS_OPT_BASE_UGLDAPPORT, NULL, port, &ic->err) < 0 ||
-	                mc_instance_set(ic->cfg, MS_OPT_BASE_UGLDAPUSESSL, NULL, "0", &ic->err) < 0
-	            ? -1
-	            : 0;
+	int r = 0;
+	if (mc_instance_set(ic->cfg, MS_OPT_BASE_UGLDAPHOST, NULL, hosts, &ic->err) < 0 ||
+	    mc_instance_set(ic->cfg, MS_OPT_BASE_UGLDAPPORT, NULL, port, &ic->err) < 0 ||
+	    mc_instance_set(ic->cfg, MS_OPT_BASE_UGLDAPUSESSL, NULL, "0", &ic->err) < 0)
+		r = -1;
 	replace(&ic->a.ldap_url, ms_xasprintf("ldap://%s (local, ldap-local)", hosts));
 	free(hosts);
 	return r;

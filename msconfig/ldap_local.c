@@ -63,21 +63,21 @@
 #include <ms/log.h>
 #include <ms/path.h>
 
-#define PROG "ldap-local"
-#define EX_FAIL 1
+#define PROG          "ldap-local"
+#define EX_FAIL       1
 #define EX_NOTRUNNING 3
-#define EX_USAGE 64
-#define EX_CONFIG 78
+#define EX_USAGE      64
+#define EX_CONFIG     78
 
 /* Debian's OpenLDAP (slapd package): programs, modules, system schema. */
-#define SLAPD "/usr/sbin/slapd"
-#define SLAPADD "/usr/sbin/slapadd"
-#define MODULE_DIR "/usr/lib/ldap"
+#define SLAPD             "/usr/sbin/slapd"
+#define SLAPADD           "/usr/sbin/slapadd"
+#define MODULE_DIR        "/usr/lib/ldap"
 #define SYSTEM_SCHEMA_DIR "/etc/ldap/schema"
 
 /* How long start/run wait for the first successful search. */
 #define READY_TIMEOUT_MS 20000
-#define STOP_TIMEOUT_MS 15000
+#define STOP_TIMEOUT_MS  15000
 
 struct ll {
 	char *root;
@@ -91,16 +91,17 @@ struct ll {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ldap-local [-s SERVERROOT] init [--force] | start | run | stop | status\n"
-		   "Create and run the instance's own directory server (OpenLDAP slapd) on\n"
-		   "127.0.0.1, port ldap.port.  See ldap-local(8) and docs/ldap.md.\n"
-		   "  init     create data/ldap: cn=config, the schema, the base tree with the\n"
-		   "           default domain and the proxy administrator (--force: start over)\n"
-		   "  start    start slapd in the background and wait until it answers\n"
-		   "  run      run slapd attached, as the watcher's service \"ldap\"\n"
-		   "  stop     stop slapd (SIGTERM, then SIGKILL after %d s)\n"
-		   "  status   exit 0 when slapd runs and answers, 3 when it is not running\n",
-		STOP_TIMEOUT_MS / 1000);
+	fprintf(f,
+	        "usage: ldap-local [-s SERVERROOT] init [--force] | start | run | stop | status\n"
+	        "Create and run the instance's own directory server (OpenLDAP slapd) on\n"
+	        "127.0.0.1, port ldap.port.  See ldap-local(8) and docs/ldap.md.\n"
+	        "  init     create data/ldap: cn=config, the schema, the base tree with the\n"
+	        "           default domain and the proxy administrator (--force: start over)\n"
+	        "  start    start slapd in the background and wait until it answers\n"
+	        "  run      run slapd attached, as the watcher's service \"ldap\"\n"
+	        "  stop     stop slapd (SIGTERM, then SIGKILL after %d s)\n"
+	        "  status   exit 0 when slapd runs and answers, 3 when it is not running\n",
+	        STOP_TIMEOUT_MS / 1000);
 }
 
 static long long mono_ms(void)
@@ -142,8 +143,9 @@ static int load(struct ll *l)
 	ms_buf_init(&why);
 	l->root = ms_xstrdup(ms_serverroot());
 	if (ms_conf_load_default(&l->conf, &why) < 0) {
-		fprintf(stderr, PROG ": %s\n" PROG ": is SERVERROOT (%s) an instance? (init-config)\n",
-			why.data, l->root);
+		fprintf(stderr,
+		        PROG ": %s\n" PROG ": is SERVERROOT (%s) an instance? (init-config)\n",
+		        why.data, l->root);
 		ms_buf_deinit(&why);
 		return EX_CONFIG;
 	}
@@ -161,11 +163,12 @@ static int load(struct ll *l)
 		fprintf(stderr, PROG ": ldap.port is not a port\n");
 		return EX_CONFIG;
 	}
-	if (l->suffix == NULL || *l->suffix == '\0' || l->admin_dn == NULL || *l->admin_dn == '\0' ||
-	    l->admin_pw == NULL || *l->admin_pw == '\0') {
-		fprintf(stderr, PROG ": the instance names no directory suffix and administrator "
-				"(base.ugldapbasedn, base.ugldapbinddn, base.ugldapbindcred); create it "
-				"with init-config --local-directory\n");
+	if (l->suffix == NULL || *l->suffix == '\0' || l->admin_dn == NULL ||
+	    *l->admin_dn == '\0' || l->admin_pw == NULL || *l->admin_pw == '\0') {
+		fprintf(stderr, PROG
+		        ": the instance names no directory suffix and administrator "
+		        "(base.ugldapbasedn, base.ugldapbinddn, base.ugldapbindcred); create it "
+		        "with init-config --local-directory\n");
 		return EX_CONFIG;
 	}
 	l->ldapdir = ms_xasprintf("%s/data/ldap", l->root);
@@ -235,7 +238,8 @@ static pid_t running_pid(const struct ll *l)
 		if (v > 1 && alive((pid_t)v)) {
 			/* A recycled PID is not our slapd. */
 			char *comm = ms_xasprintf("/proc/%ld/comm", v);
-			if (ms_file_read(comm, &text, &why) == 0 && strncmp(text.data, "slapd", 5) == 0)
+			if (ms_file_read(comm, &text, &why) == 0 &&
+			    strncmp(text.data, "slapd", 5) == 0)
 				pid = (pid_t)v;
 			free(comm);
 		}
@@ -265,7 +269,7 @@ static int answers(const struct ll *l, struct ms_buf *why)
 	struct timeval tv = {2, 0};
 	char *attrs[] = {"1.1", NULL};
 	int rc = ldap_search_ext_s(ld, l->suffix, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0,
-				   NULL, NULL, &tv, 1, &res);
+	                           NULL, NULL, &tv, 1, &res);
 	ldap_msgfree(res);
 	ldap_unbind_ext_s(ld, NULL, NULL);
 	if (rc != LDAP_SUCCESS) {
@@ -347,8 +351,8 @@ static int pipe_to(const char *const *argv, const char *text, struct ms_buf *why
 		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		ms_buf_setf(why, "%s failed (%s %d)", argv[0],
-			    WIFEXITED(status) ? "exit status" : "signal",
-			    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+		            WIFEXITED(status) ? "exit status" : "signal",
+		            WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 		return -1;
 	}
 	return 0;
@@ -410,38 +414,39 @@ static char *config_ldif(const struct ll *l)
 	ldif_attr(&b, "olcPidFile", l->pidfile);
 	ldif_attr(&b, "olcArgsFile", l->argsfile);
 	ms_buf_puts(&b, "olcLogLevel: none\n\n");
-	ms_buf_puts(&b, "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
-			"olcModulePath: " MODULE_DIR "\n"
-			"olcModuleLoad: back_mdb\nolcModuleLoad: pw-sha2\nolcModuleLoad: ppolicy\n\n");
+	ms_buf_puts(&b,
+	            "dn: cn=module{0},cn=config\nobjectClass: olcModuleList\ncn: module{0}\n"
+	            "olcModulePath: " MODULE_DIR "\n"
+	            "olcModuleLoad: back_mdb\nolcModuleLoad: pw-sha2\nolcModuleLoad: ppolicy\n\n");
 	ms_buf_puts(&b, "dn: cn=schema,cn=config\nobjectClass: olcSchemaConfig\ncn: schema\n\n");
 	ms_buf_puts(&b, "include: file://" SYSTEM_SCHEMA_DIR "/core.ldif\n\n"
-			"include: file://" SYSTEM_SCHEMA_DIR "/cosine.ldif\n\n"
-			"include: file://" SYSTEM_SCHEMA_DIR "/inetorgperson.ldif\n\n");
+	                "include: file://" SYSTEM_SCHEMA_DIR "/cosine.ldif\n\n"
+	                "include: file://" SYSTEM_SCHEMA_DIR "/inetorgperson.ldif\n\n");
 	ms_buf_printf(&b, "include: file://%s\n\n", schema);
 	ms_buf_puts(&b, "dn: olcDatabase={-1}frontend,cn=config\nobjectClass: olcDatabaseConfig\n"
-			"objectClass: olcFrontendConfig\nolcDatabase: {-1}frontend\n"
-			"olcPasswordHash: {SSHA512}\n\n");
+	                "objectClass: olcFrontendConfig\nolcDatabase: {-1}frontend\n"
+	                "olcPasswordHash: {SSHA512}\n\n");
 	/* cn=config is not reachable over the network: change it offline
 	 * (slapmodify -n0), as docs/ldap.md shows. */
 	ms_buf_puts(&b, "dn: olcDatabase={0}config,cn=config\nobjectClass: olcDatabaseConfig\n"
-			"olcDatabase: {0}config\nolcAccess: {0}to * by * none\n\n");
+	                "olcDatabase: {0}config\nolcAccess: {0}to * by * none\n\n");
 	ms_buf_puts(&b, "dn: olcDatabase={1}mdb,cn=config\nobjectClass: olcDatabaseConfig\n"
-			"objectClass: olcMdbConfig\nolcDatabase: {1}mdb\n");
+	                "objectClass: olcMdbConfig\nolcDatabase: {1}mdb\n");
 	ldif_attr(&b, "olcDbDirectory", l->dbdir);
 	ldif_attr(&b, "olcSuffix", l->suffix);
 	ldif_attr(&b, "olcRootDN", l->admin_dn);
 	ldif_attr(&b, "olcRootPW", rootpw);
 	/* A sparse file: the size is a ceiling, not an allocation. */
 	ms_buf_puts(&b, "olcDbMaxSize: 4294967296\n"
-			"olcDbIndex: objectClass eq\n"
-			"olcDbIndex: uid,cn,mail,mailAlternateAddress,mailEquivalentAddress eq\n"
-			"olcDbIndex: associatedDomain,member,mailHost eq\n"
-			"olcAccess: {0}to attrs=userPassword by self write by anonymous auth "
-			"by * none\n"
-			"olcAccess: {1}to * by self read by * none\n\n");
+	                "olcDbIndex: objectClass eq\n"
+	                "olcDbIndex: uid,cn,mail,mailAlternateAddress,mailEquivalentAddress eq\n"
+	                "olcDbIndex: associatedDomain,member,mailHost eq\n"
+	                "olcAccess: {0}to attrs=userPassword by self write by anonymous auth "
+	                "by * none\n"
+	                "olcAccess: {1}to * by self read by * none\n\n");
 	ms_buf_puts(&b, "dn: olcOverlay={0}ppolicy,olcDatabase={1}mdb,cn=config\n"
-			"objectClass: olcOverlayConfig\nobjectClass: olcPPolicyConfig\n"
-			"olcOverlay: {0}ppolicy\nolcPPolicyHashCleartext: TRUE\n");
+	                "objectClass: olcOverlayConfig\nobjectClass: olcPPolicyConfig\n"
+	                "olcOverlay: {0}ppolicy\nolcPPolicyHashCleartext: TRUE\n");
 	explicit_bzero(rootpw, strlen(rootpw));
 	free(rootpw);
 	free(schema);
@@ -484,7 +489,8 @@ static char *base_ldif(const struct ll *l, struct ms_buf *why)
 	ms_buf_init(&dn);
 	ldif_attr(&b, "dn", l->suffix);
 	if (strcmp(attr, "dc") == 0) {
-		ms_buf_puts(&b, "objectClass: top\nobjectClass: dcObject\nobjectClass: organization\n");
+		ms_buf_puts(&b,
+		            "objectClass: top\nobjectClass: dcObject\nobjectClass: organization\n");
 		ldif_attr(&b, "dc", value);
 		ldif_attr(&b, "o", domain ? domain : value);
 	} else if (strcmp(attr, "o") == 0) {
@@ -514,8 +520,9 @@ static char *base_ldif(const struct ll *l, struct ms_buf *why)
 			ldif_attr(&b, "dn", l->admin_dn);
 			ms_buf_puts(&b, "objectClass: top\nobjectClass: organizationalRole\n");
 			ldif_attr(&b, "cn", value);
-			ms_buf_puts(&b, "description: Directory administrator of the Messaging Server "
-					"instance (the servers bind as it)\n\n");
+			ms_buf_puts(&b,
+			            "description: Directory administrator of the Messaging Server "
+			            "instance (the servers bind as it)\n\n");
 		}
 		free(attr);
 		free(value);
@@ -531,12 +538,14 @@ static char *base_ldif(const struct ll *l, struct ms_buf *why)
 	ldif_attr(&b, "o", domain);
 	ldif_attr(&b, "associatedDomain", domain);
 	ms_buf_puts(&b, "mailDomainStatus: active\ninetDomainStatus: active\n\n");
-	ms_buf_printf(&b, "dn: ou=People,%s\nobjectClass: top\nobjectClass: organizationalUnit\n"
-			  "ou: People\n\n",
-		      dn.data);
-	ms_buf_printf(&b, "dn: ou=Groups,%s\nobjectClass: top\nobjectClass: organizationalUnit\n"
-			  "ou: Groups\n\n",
-		      dn.data);
+	ms_buf_printf(&b,
+	              "dn: ou=People,%s\nobjectClass: top\nobjectClass: organizationalUnit\n"
+	              "ou: People\n\n",
+	              dn.data);
+	ms_buf_printf(&b,
+	              "dn: ou=Groups,%s\nobjectClass: top\nobjectClass: organizationalUnit\n"
+	              "ou: Groups\n\n",
+	              dn.data);
 	if (l->proxyadmin != NULL && *l->proxyadmin != '\0' && l->proxyadmin_pw != NULL &&
 	    *l->proxyadmin_pw != '\0') {
 		char *pw = ssha512(l->proxyadmin_pw);
@@ -546,8 +555,8 @@ static char *base_ldif(const struct ll *l, struct ms_buf *why)
 		ms_buf_printf(&rdn, ",ou=People,%s", dn.data);
 		ldif_attr(&b, "dn", rdn.data);
 		ms_buf_puts(&b, "objectClass: top\nobjectClass: person\n"
-				"objectClass: organizationalPerson\nobjectClass: inetOrgPerson\n"
-				"objectClass: inetMailUser\n");
+		                "objectClass: organizationalPerson\nobjectClass: inetOrgPerson\n"
+		                "objectClass: inetMailUser\n");
 		ldif_attr(&b, "uid", l->proxyadmin);
 		ms_buf_puts(&b, "cn: Messaging Server Administrator\nsn: Administrator\n");
 		ms_buf_reset(&rdn);
@@ -556,7 +565,7 @@ static char *base_ldif(const struct ll *l, struct ms_buf *why)
 		if (l->hostname != NULL)
 			ldif_attr(&b, "mailHost", l->hostname);
 		ms_buf_puts(&b, "mailDeliveryOption: mailbox\nmailUserStatus: active\n"
-				"inetUserStatus: active\n");
+		                "inetUserStatus: active\n");
 		ldif_attr(&b, "userPassword", pw);
 		ms_buf_puts(&b, "\n");
 		explicit_bzero(pw, strlen(pw));
@@ -611,29 +620,30 @@ static int cmd_init(struct ll *l, bool force)
 	int ret = EX_FAIL;
 
 	if (running_pid(l) != 0) {
-		fprintf(stderr, PROG ": slapd is running (pid %d); stop it first (ldap-local stop)\n",
-			(int)running_pid(l));
+		fprintf(stderr,
+		        PROG ": slapd is running (pid %d); stop it first (ldap-local stop)\n",
+		        (int)running_pid(l));
 		return EX_FAIL;
 	}
 	if (dir_has_files(l->confdir)) {
 		if (!force) {
 			fprintf(stderr,
-				PROG ": %s already holds a directory; use --force to start over "
-				     "(its data is deleted)\n",
-				l->ldapdir);
+			        PROG ": %s already holds a directory; use --force to start over "
+			             "(its data is deleted)\n",
+			        l->ldapdir);
 			return EX_FAIL;
 		}
 		if (nftw(l->confdir, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 ||
 		    nftw(l->dbdir, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0) {
 			fprintf(stderr, PROG ": cannot remove the old directory: %s\n",
-				strerror(errno));
+			        strerror(errno));
 			return EX_FAIL;
 		}
 	}
 	ms_buf_init(&why);
 	char *run = ms_xasprintf("%s/data/run", l->root);
-	if (ms_file_mkdirs(l->confdir, 0700, &why) < 0 || ms_file_mkdirs(l->dbdir, 0700, &why) < 0 ||
-	    ms_file_mkdirs(run, 0750, &why) < 0) {
+	if (ms_file_mkdirs(l->confdir, 0700, &why) < 0 ||
+	    ms_file_mkdirs(l->dbdir, 0700, &why) < 0 || ms_file_mkdirs(run, 0750, &why) < 0) {
 		fprintf(stderr, PROG ": %s\n", why.data);
 		free(run);
 		ms_buf_deinit(&why);
@@ -704,11 +714,13 @@ static int wait_ready(const struct ll *l, pid_t child, struct ms_buf *why)
 		if (child > 0) {
 			int status;
 			if (waitpid(child, &status, WNOHANG) == child) {
-				ms_buf_setf(why, "slapd exited (%s %d) before it answered; run it by "
-						 "hand to see why: %s -d 1 -h ldap://127.0.0.1:%u/ -F %s",
-					    WIFEXITED(status) ? "status" : "signal",
-					    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
-					    SLAPD, l->port, l->confdir);
+				ms_buf_setf(
+				    why,
+				    "slapd exited (%s %d) before it answered; run it by "
+				    "hand to see why: %s -d 1 -h ldap://127.0.0.1:%u/ -F %s",
+				    WIFEXITED(status) ? "status" : "signal",
+				    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+				    SLAPD, l->port, l->confdir);
 				return -2;
 			}
 		}
@@ -728,7 +740,7 @@ static int check_initialised(const struct ll *l)
 {
 	if (!dir_has_files(l->confdir)) {
 		fprintf(stderr, PROG ": no directory in %s; create it with: ldap-local init\n",
-			l->ldapdir);
+		        l->ldapdir);
 		return EX_CONFIG;
 	}
 	return 0;
@@ -759,9 +771,10 @@ static int cmd_start(struct ll *l)
 	while (child > 0 && waitpid(child, &status, 0) < 0 && errno == EINTR)
 		;
 	if (child < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, PROG ": slapd did not start; run it by hand to see why: "
-				"%s -d 1 -h ldap://127.0.0.1:%u/ -F %s\n",
-			SLAPD, l->port, l->confdir);
+		fprintf(stderr,
+		        PROG ": slapd did not start; run it by hand to see why: "
+		             "%s -d 1 -h ldap://127.0.0.1:%u/ -F %s\n",
+		        SLAPD, l->port, l->confdir);
 		return EX_FAIL;
 	}
 	ms_buf_init(&why);
@@ -797,8 +810,9 @@ static int cmd_run(struct ll *l)
 	if ((r = check_initialised(l)) != 0)
 		return r;
 	if ((pid = running_pid(l)) != 0) {
-		fprintf(stderr, PROG ": slapd is already running (pid %d), not under this command\n",
-			(int)pid);
+		fprintf(stderr,
+		        PROG ": slapd is already running (pid %d), not under this command\n",
+		        (int)pid);
 		ms_log_error("slapd is already running (pid %d)", (int)pid);
 		return EX_FAIL;
 	}
@@ -866,7 +880,7 @@ static int cmd_stop(struct ll *l)
 		waitpid(pid, NULL, WNOHANG);
 		if (mono_ms() > deadline) {
 			fprintf(stderr, PROG ": slapd (pid %d) did not stop in %d s; killing it\n",
-				(int)pid, STOP_TIMEOUT_MS / 1000);
+			        (int)pid, STOP_TIMEOUT_MS / 1000);
 			kill(pid, SIGKILL);
 			unlink(l->pidfile);
 			return EX_FAIL;

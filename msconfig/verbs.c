@@ -57,10 +57,12 @@ const struct mc_verb mc_verbs[] = {
 	 "Remove an option (or one value of a multi-valued option).",
 	 MC_VERB_NEEDS_CONFIG | MC_VERB_RETRY},
 	{"diff", verb_diff, "diff", "Show the changes not yet written.", MC_VERB_NEEDS_CONFIG},
-	{"write", verb_write, "write [-m COMMENT | -remark COMMENT] [--confirm SECONDS]",
+	{"write", verb_write,
+	 "write [-m COMMENT | -remark COMMENT] [--confirm SECONDS] [--restart]",
 	 "Validate and write the pending changes as a new configuration; the old one "
 	 "goes to the history.  With --confirm, the new configuration rolls itself back "
-	 "unless `msconfig confirm` runs within SECONDS.",
+	 "unless `msconfig confirm` runs within SECONDS.  With --restart, the running "
+	 "services that need a restart for the change are restarted by the watcher.",
 	 MC_VERB_NEEDS_CONFIG},
 	{"history", mc_verb_history, "history",
 	 "List the configurations kept in the graveyard, newest first.", 0},

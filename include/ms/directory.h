@@ -79,17 +79,17 @@ struct ldap; /* LDAP of <ldap.h>, for the tool connection only */
 /* ---- settings ---- */
 
 struct ms_directory_settings {
-	char *hosts;           /* base.ugldaphost: "host[:port] ..." (required) */
-	unsigned default_port; /* base.ugldapport: for hosts given without one */
-	bool use_ssl;          /* base.ugldapusessl: ldaps:// */
-	bool starttls;         /* base.ugldapstarttls: StartTLS on ldap:// */
-	char *ca_file;         /* base.sslcafile; NULL: the system's trust store */
-	char *bind_dn;         /* base.ugldapbinddn; NULL or "": anonymous */
-	char *bind_password;   /* base.ugldapbindcred */
-	char *base_dn;         /* base.ugldapbasedn (required) */
-	char *default_domain;  /* base.defaultdomain */
-	char *login_separators; /* base.loginseparator plus '@' */
-	unsigned timeout_ms;   /* base.ugldaptimeout: connect and each request */
+	char *hosts;              /* base.ugldaphost: "host[:port] ..." (required) */
+	unsigned default_port;    /* base.ugldapport: for hosts given without one */
+	bool use_ssl;             /* base.ugldapusessl: ldaps:// */
+	bool starttls;            /* base.ugldapstarttls: StartTLS on ldap:// */
+	char *ca_file;            /* base.sslcafile; NULL: the system's trust store */
+	char *bind_dn;            /* base.ugldapbinddn; NULL or "": anonymous */
+	char *bind_password;      /* base.ugldapbindcred */
+	char *base_dn;            /* base.ugldapbasedn (required) */
+	char *default_domain;     /* base.defaultdomain */
+	char *login_separators;   /* base.loginseparator plus '@' */
+	unsigned timeout_ms;      /* base.ugldaptimeout: connect and each request */
 	unsigned auth_cache_ttl;  /* s, base.authcachettl; 0: no cache */
 	unsigned alias_cache_ttl; /* s, mta.alias_entry_cache_timeout; 0: none */
 	unsigned negative_ttl;    /* s, at most this long for "not found" */
@@ -107,8 +107,8 @@ void ms_directory_settings_init(struct ms_directory_settings *s);
  * -1 with why when base.ugldaphost or base.ugldapbasedn is missing.  The
  * password is copied: release s with ms_directory_settings_deinit.
  */
-int ms_directory_settings_from_conf(struct ms_directory_settings *s,
-				    const struct ms_conf *conf, struct ms_buf *why);
+int ms_directory_settings_from_conf(struct ms_directory_settings *s, const struct ms_conf *conf,
+                                    struct ms_buf *why);
 /* Free the strings (the password is wiped first).  s may be reused after init. */
 void ms_directory_settings_deinit(struct ms_directory_settings *s);
 
@@ -144,16 +144,16 @@ enum ms_directory_kind {
 
 /* How an address lookup found its entry. */
 enum ms_directory_match {
-	MS_DIRECTORY_MATCH_LOGIN = 0,   /* by login name, not by address */
-	MS_DIRECTORY_MATCH_MAIL,        /* mail */
-	MS_DIRECTORY_MATCH_ALTERNATE,   /* mailAlternateAddress */
-	MS_DIRECTORY_MATCH_EQUIVALENT,  /* mailEquivalentAddress */
+	MS_DIRECTORY_MATCH_LOGIN = 0,    /* by login name, not by address */
+	MS_DIRECTORY_MATCH_MAIL,         /* mail */
+	MS_DIRECTORY_MATCH_ALTERNATE,    /* mailAlternateAddress */
+	MS_DIRECTORY_MATCH_EQUIVALENT,   /* mailEquivalentAddress */
 	MS_DIRECTORY_MATCH_DOMAIN_ALIAS, /* local part in the canonical domain */
-	MS_DIRECTORY_MATCH_CATCHALL,    /* "@domain" alternate address */
+	MS_DIRECTORY_MATCH_CATCHALL,     /* "@domain" alternate address */
 };
 
 /* Quotas: a number, or one of these. */
-#define MS_DIRECTORY_QUOTA_UNSET (-2LL)     /* attribute absent: store default */
+#define MS_DIRECTORY_QUOTA_UNSET     (-2LL) /* attribute absent: store default */
 #define MS_DIRECTORY_QUOTA_UNLIMITED (-1LL) /* -1 in the directory */
 
 /* A NULL-terminated array of strings; never NULL in a result (may be empty). */
@@ -161,39 +161,39 @@ struct ms_directory_user {
 	enum ms_directory_kind kind;
 	enum ms_directory_match match;
 	char *dn;
-	char *uid;        /* users; NULL for groups */
+	char *uid; /* users; NULL for groups */
 	char *cn;
-	char *domain;     /* canonical domain the entry belongs to, lower case */
-	char *mail;       /* NULL when absent */
-	char **alternate;  /* mailAlternateAddress */
-	char **equivalent; /* mailEquivalentAddress */
-	char *mailhost;    /* NULL when absent */
-	char *message_store; /* mailMessageStore, or NULL */
-	unsigned delivery; /* MS_DIRECTORY_DELIVER_* bits; 0 when absent */
-	char **delivery_options; /* the raw mailDeliveryOption values */
-	char **forwarding; /* mailForwardingAddress */
-	enum ms_directory_status status;        /* effective */
+	char *domain;                    /* canonical domain the entry belongs to, lower case */
+	char *mail;                      /* NULL when absent */
+	char **alternate;                /* mailAlternateAddress */
+	char **equivalent;               /* mailEquivalentAddress */
+	char *mailhost;                  /* NULL when absent */
+	char *message_store;             /* mailMessageStore, or NULL */
+	unsigned delivery;               /* MS_DIRECTORY_DELIVER_* bits; 0 when absent */
+	char **delivery_options;         /* the raw mailDeliveryOption values */
+	char **forwarding;               /* mailForwardingAddress */
+	enum ms_directory_status status; /* effective */
 	enum ms_directory_status user_status;   /* the entry's own */
 	enum ms_directory_status domain_status; /* the domain's */
-	long long quota;     /* mailQuota bytes */
-	long long msg_quota; /* mailMsgQuota */
+	long long quota;                        /* mailQuota bytes */
+	long long msg_quota;                    /* mailMsgQuota */
 	char *preferred_language;
 	char *allowed_services; /* mailAllowedServiceAccess, or NULL */
 	char *autoreply_mode, *autoreply_subject, *autoreply_text;
-	long autoreply_timeout; /* hours; -1 when absent */
+	long autoreply_timeout;              /* hours; -1 when absent */
 	char *vacation_start, *vacation_end; /* generalized time, or NULL */
-	char **sieve;      /* mailSieveRuleSource */
-	char **members;    /* groups: member DNs */
-	char **rfc822_members; /* groups: mgrpRFC822MailMember */
-	char *errors_to;   /* groups: mgrpErrorsTo */
-	int refs_;         /* private */
+	char **sieve;                        /* mailSieveRuleSource */
+	char **members;                      /* groups: member DNs */
+	char **rfc822_members;               /* groups: mgrpRFC822MailMember */
+	char *errors_to;                     /* groups: mgrpErrorsTo */
+	int refs_;                           /* private */
 };
 
 struct ms_directory_domain {
 	char *dn;
-	char *name;     /* canonical, lower case */
-	char **aliases; /* the other associatedDomain values, lower case */
-	enum ms_directory_status status; /* most restrictive of the two below */
+	char *name;                           /* canonical, lower case */
+	char **aliases;                       /* the other associatedDomain values, lower case */
+	enum ms_directory_status status;      /* most restrictive of the two below */
 	enum ms_directory_status mail_status; /* mailDomainStatus */
 	enum ms_directory_status inet_status; /* inetDomainStatus */
 	char *preferred_language;
@@ -216,7 +216,7 @@ void ms_directory_domain_unref(struct ms_directory_domain **d);
  * An absent attribute allows everything.
  */
 bool ms_directory_service_allowed(const struct ms_directory_user *u, const char *service,
-				  const char *client);
+                                  const char *client);
 
 /* ---- the directory ---- */
 
@@ -229,7 +229,7 @@ struct ms_directory_request;
  * malformed host list, no base DN).
  */
 int ms_directory_new(const struct ms_directory_settings *s, struct ms_directory **dir_r,
-		     struct ms_buf *why);
+                     struct ms_buf *why);
 /* Close every connection, cancel (without callbacks) what is pending, free. */
 void ms_directory_free(struct ms_directory **dir);
 
@@ -239,14 +239,14 @@ void ms_directory_cache_clear(struct ms_directory *dir);
 
 /* Counters, for the benchmark and the log. */
 struct ms_directory_stats {
-	unsigned long searches;     /* sent to a server */
-	unsigned long cache_hits;   /* answered from the cache (also negative) */
-	unsigned long binds;        /* user binds sent */
+	unsigned long searches;   /* sent to a server */
+	unsigned long cache_hits; /* answered from the cache (also negative) */
+	unsigned long binds;      /* user binds sent */
 	unsigned long auth_cache_hits;
-	unsigned long connects;     /* connections opened */
-	unsigned long failovers;    /* servers skipped because they failed */
-	unsigned long retries;      /* requests resent after a broken connection */
-	const char *server;         /* "host:port" of the search connection, or NULL */
+	unsigned long connects;  /* connections opened */
+	unsigned long failovers; /* servers skipped because they failed */
+	unsigned long retries;   /* requests resent after a broken connection */
+	const char *server;      /* "host:port" of the search connection, or NULL */
 };
 void ms_directory_stats(const struct ms_directory *dir, struct ms_directory_stats *st);
 
@@ -260,34 +260,36 @@ void ms_directory_stats(const struct ms_directory *dir, struct ms_directory_stat
  * returns; the callback may start new requests and cancel other ones.
  */
 typedef void ms_directory_user_cb(enum ms_error err, const struct ms_directory_user *user,
-				  const char *why, void *ctx);
+                                  const char *why, void *ctx);
 typedef void ms_directory_domain_cb(enum ms_error err, const struct ms_directory_domain *domain,
-				    const char *why, void *ctx);
+                                    const char *why, void *ctx);
 
 /*
  * Start a request.  Returns its handle, or NULL when it finished at once
  * (a cache hit, a malformed name, every server refused at once): then the
  * callback has already run, before the function returned.
  *
- * ms_directory_authenticate_start looks the login up, refuses an entry
- * whose effective status is not active or overquota (MS_E_NOPERM, with the
- * entry), or whose mailAllowedServiceAccess denies service from client
- * (either may be NULL to skip that check), then binds as its DN with
- * password on an authentication connection.  An empty password is always
- * MS_E_AUTHFAIL (an LDAP bind with one would be anonymous).
+ * ms_directory_authenticate_start looks the login up and binds as its DN
+ * with password on an authentication connection (or finds the password in
+ * the authentication cache).  Only when the password is right does it look
+ * at the account: an effective status other than active or overquota, or a
+ * mailAllowedServiceAccess that denies service from client (service and
+ * client may be NULL to skip that check), is MS_E_NOPERM with the entry.
+ * So a wrong password never tells whether an account exists or is held.
+ * An unknown login is MS_E_AUTHFAIL, like a wrong password; an empty
+ * password is always MS_E_AUTHFAIL (an LDAP bind with one is anonymous).
  */
-struct ms_directory_request *ms_directory_login_start(struct ms_directory *dir,
-						      const char *login,
-						      ms_directory_user_cb *cb, void *ctx);
+struct ms_directory_request *ms_directory_login_start(struct ms_directory *dir, const char *login,
+                                                      ms_directory_user_cb *cb, void *ctx);
 struct ms_directory_request *ms_directory_address_start(struct ms_directory *dir,
-							const char *address,
-							ms_directory_user_cb *cb, void *ctx);
-struct ms_directory_request *ms_directory_domain_start(struct ms_directory *dir,
-						       const char *name,
-						       ms_directory_domain_cb *cb, void *ctx);
-struct ms_directory_request *ms_directory_authenticate_start(
-	struct ms_directory *dir, const char *login, const char *password,
-	const char *service, const char *client, ms_directory_user_cb *cb, void *ctx);
+                                                        const char *address,
+                                                        ms_directory_user_cb *cb, void *ctx);
+struct ms_directory_request *ms_directory_domain_start(struct ms_directory *dir, const char *name,
+                                                       ms_directory_domain_cb *cb, void *ctx);
+struct ms_directory_request *
+ms_directory_authenticate_start(struct ms_directory *dir, const char *login, const char *password,
+                                const char *service, const char *client, ms_directory_user_cb *cb,
+                                void *ctx);
 
 /* Cancel a pending request: its callback never runs; the handle is freed. */
 void ms_directory_cancel(struct ms_directory_request *req);
@@ -315,16 +317,16 @@ size_t ms_directory_pending(const struct ms_directory *dir);
  * is NULL and why holds the reason.
  */
 enum ms_error ms_directory_user_by_login(struct ms_directory *dir, const char *login,
-					 struct ms_directory_user **user_r, struct ms_buf *why);
+                                         struct ms_directory_user **user_r, struct ms_buf *why);
 enum ms_error ms_directory_user_by_address(struct ms_directory *dir, const char *address,
-					   struct ms_directory_user **user_r, struct ms_buf *why);
+                                           struct ms_directory_user **user_r, struct ms_buf *why);
 enum ms_error ms_directory_domain_by_name(struct ms_directory *dir, const char *name,
-					  struct ms_directory_domain **domain_r,
-					  struct ms_buf *why);
+                                          struct ms_directory_domain **domain_r,
+                                          struct ms_buf *why);
 enum ms_error ms_directory_authenticate(struct ms_directory *dir, const char *login,
-					const char *password, const char *service,
-					const char *client, struct ms_directory_user **user_r,
-					struct ms_buf *why);
+                                        const char *password, const char *service,
+                                        const char *client, struct ms_directory_user **user_r,
+                                        struct ms_buf *why);
 
 /*
  * A plain libldap connection for administration tools: the first server
@@ -336,8 +338,8 @@ enum ms_error ms_directory_authenticate(struct ms_directory *dir, const char *lo
  * from MS_E_TEMPFAIL (no server answered).
  */
 int ms_directory_tool_connect(const struct ms_directory_settings *s, const char *bind_dn,
-			      const char *password, struct ldap **ld_r, char **server_r,
-			      enum ms_error *err_r, struct ms_buf *why);
+                              const char *password, struct ldap **ld_r, char **server_r,
+                              enum ms_error *err_r, struct ms_buf *why);
 
 /* ---- pieces, exported for the tools and the unit tests ---- */
 
@@ -355,9 +357,8 @@ void ms_directory_dn_escape(struct ms_buf *out, const char *value);
  * 0, or -1 with why for an empty uid, an empty domain after a separator,
  * or control characters.
  */
-int ms_directory_split_login(const char *login, const char *separators,
-			     const char *default_domain, struct ms_buf *uid,
-			     struct ms_buf *domain, struct ms_buf *why);
+int ms_directory_split_login(const char *login, const char *separators, const char *default_domain,
+                             struct ms_buf *uid, struct ms_buf *domain, struct ms_buf *why);
 
 /* One attribute of an entry, as libldap hands them out. */
 struct ms_directory_attr {
@@ -373,13 +374,12 @@ struct ms_directory_attr {
  * neither a mail user nor a mail group.  Values that cannot be parsed
  * (a quota of "lots") are ignored, as the product does.
  */
-int ms_directory_user_from_attrs(const char *dn, const struct ms_directory_attr *attrs,
-				 size_t n, const struct ms_directory_domain *domain,
-				 struct ms_directory_user **user_r, struct ms_buf *why);
+int ms_directory_user_from_attrs(const char *dn, const struct ms_directory_attr *attrs, size_t n,
+                                 const struct ms_directory_domain *domain,
+                                 struct ms_directory_user **user_r, struct ms_buf *why);
 /* Same for a domain entry (object class mailDomain). */
-int ms_directory_domain_from_attrs(const char *dn, const struct ms_directory_attr *attrs,
-				   size_t n, struct ms_directory_domain **domain_r,
-				   struct ms_buf *why);
+int ms_directory_domain_from_attrs(const char *dn, const struct ms_directory_attr *attrs, size_t n,
+                                   struct ms_directory_domain **domain_r, struct ms_buf *why);
 /* The leading number of a quota value ("5000;#text%2000" -> 5000), or UNSET. */
 long long ms_directory_quota_parse(const char *text);
 

@@ -43,19 +43,33 @@ def user_dn(uid, domain=DOMAIN):
     return f"uid={uid},ou=People,{domain_dn(domain)}"
 
 
-def read_line(stream, timeout, what):
-    """One line from a pipe within timeout seconds, or fail the test."""
-    deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        r, _, _ = select.select([stream], [], [], left)
-        if r:
-            line = stream.readline()
-            if line == "":
-                pytest.fail(f"end of output while waiting for {what}")
-            return line.rstrip("\n")
+class LineReader:
+    """Lines from a pipe, read with a deadline (select on the raw descriptor,
+    so lines already read ahead are never waited for again)."""
+
+    def __init__(self, pipe):
+        self.fd = pipe.fileno()
+        self.buf = b""
+
+    def line(self, timeout, what):
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail(f"timed out after {timeout}s waiting for {what}")
+            r, _, _ = select.select([self.fd], [], [], left)
+            if r:
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    pytest.fail(f"end of output while waiting for {what}")
+                self.buf += chunk
+        ln, _, self.buf = self.buf.partition(b"\n")
+        return ln.decode("utf-8", "replace")
+
+
+def read_line(pipe, timeout, what):
+    """One line from a pipe that nothing else reads, within timeout seconds."""
+    return LineReader(pipe).line(timeout, what)
 
 
 class Driver:
@@ -66,23 +80,25 @@ class Driver:
         if log is not None:
             args += ["--log", str(log)]
         self.stderr_path = inst.root / f"driver-{time.monotonic_ns()}.err"
-        self.proc = subprocess.Popen(args, env=inst.env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=open(self.stderr_path, "w"),
-                                     text=True, bufsize=1)
-        first = read_line(self.proc.stdout, 10, "the driver")
+        with open(self.stderr_path, "w") as err:
+            self.proc = subprocess.Popen(args, env=inst.env, stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=err, text=True,
+                                         bufsize=1)
+        self.out = LineReader(self.proc.stdout)
+        first = self.out.line(10, "the driver")
         assert first == "READY", first
 
     def cmd(self, line, timeout=30):
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
-        return read_line(self.proc.stdout, timeout, f"the answer to {line!r}")
+        return self.out.line(timeout, f"the answer to {line!r}")
 
     def cmd_until_done(self, line, timeout=30):
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
         out = []
         while True:
-            ln = read_line(self.proc.stdout, timeout, f"the answers to {line!r}")
+            ln = self.out.line(timeout, f"the answers to {line!r}")
             if ln == "DONE":
                 return out
             out.append(ln)

@@ -4,8 +4,10 @@ instance (init-config --local-directory, ldap-local), and the directory
 module of libms (lookups, authentication, cache, failover, reconnection,
 TLS, filter injection), driven through tests/unit/test_directory --driver.
 """
+import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -206,7 +208,9 @@ def test_authentication_and_no_password_in_logs(ldap_instance, tmp_path):
     # A group cannot log in, even with a matching name.
     d.err("auth staff whatever", "MS_E_AUTHFAIL")
     st = d.stats()
-    assert int(st["binds"]) >= 4
+    # joe, the wrong password and ann were binds; joe@example.com came from
+    # the authentication cache.
+    assert (st["binds"], st["auth_cache_hits"]) == ("3", "1"), st
     d.close()
     text = log.read_text() + d.output_text()
     assert "MS_E_AUTHFAIL" in text
@@ -286,6 +290,15 @@ def test_unreachable_is_temporary(ldap_instance):
         assert "Connection refused" in ans or "answer" in ans, ans
 
 
+def test_wrong_service_password_is_temporary(ldap_instance):
+    """A directory that refuses our bind is a configuration fault, not 'no such user'."""
+    d = ldap_instance.driver("--bind-password", "not-the-password")
+    for line in ("login admin", "address nobody@example.com", "auth admin whatever"):
+        ans = d.err(line, "MS_E_TEMPFAIL")
+        assert f"bind as {ADMIN_DN} refused: Invalid credentials" in ans, ans
+        assert "not-the-password" not in ans
+
+
 def test_reconnect_after_restart(ldap_instance):
     populate(ldap_instance)
     d = ldap_instance.driver("--ttl", "0", "--alias-ttl", "0")
@@ -330,6 +343,35 @@ def test_failover(ldap_factory):
     # The first comes back: found again, on the first server.
     first.start()
     assert d.ok("login joe")["mailhost"] == f"host-{first.port}.example.com"
+
+
+def test_hung_server_times_out(ldap_factory):
+    """A server that takes connections and never answers (SIGSTOP): after
+    base.ugldaptimeout the request moves on to the next server."""
+    first = ldap_factory("first")
+    second = ldap_factory("second")
+    for inst in (first, second):
+        inst.commadmin("user", "create", "-l", "joe", "-d", DOMAIN, "-W", "Joe-Pass-1",
+                       "-H", f"host-{inst.port}.example.com")
+    hosts = f"127.0.0.1:{first.port} 127.0.0.1:{second.port}"
+    d = first.driver("--hosts", hosts, "--ttl", "0", "--alias-ttl", "0", "--timeout-ms", "1000")
+    assert d.ok("login joe")["mailhost"] == f"host-{first.port}.example.com"
+    slapd = first.slapd_pid()
+    os.kill(slapd, signal.SIGSTOP)
+    wait_until(lambda: open(f"/proc/{slapd}/stat").read().rsplit(")", 1)[1].split()[0] == "T",
+               what="slapd to stop")
+    try:
+        t0 = time.monotonic()
+        assert d.ok("login joe")["mailhost"] == f"host-{second.port}.example.com"
+        assert d.ok("auth joe Joe-Pass-1")["dn"] == JOE
+        assert time.monotonic() - t0 < 8
+        # Alone, a hung server is a temporary failure after the timeout.
+        d1 = first.driver("--hosts", f"127.0.0.1:{first.port}", "--ttl", "0",
+                          "--timeout-ms", "1000")
+        ans = d1.err("login joe", "MS_E_TEMPFAIL")
+        assert "timed out" in ans or "did not answer" in ans, ans
+    finally:
+        os.kill(slapd, signal.SIGCONT)
 
 
 def test_ldaps_and_starttls(ldap_factory, tmp_path):

@@ -40,7 +40,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 crashdir=${FUZZ_CRASH_DIR:-${TMPDIR:-/tmp}}
 
 failed=0
-for name in optname configxml ctl; do
+for name in optname configxml ctl mapping address; do
 	exe=$build/tests/fuzz/fuzz_$name
 	if [ ! -x "$exe" ]; then
 		echo "fuzz $name: FAILED (no $exe: configure BUILDDIR with -Dfuzz=true and clang)"
@@ -51,6 +51,8 @@ for name in optname configxml ctl; do
 	optname) maxlen=256 ;;
 	configxml) maxlen=16384 ;;
 	ctl) maxlen=4096 ;;
+	mapping) maxlen=4096 ;;
+	address) maxlen=1024 ;;
 	esac
 	work=$tmp/$name
 	mkdir -p "$work/corpus" "$work/artifacts"

@@ -19,7 +19,7 @@
  *   stats | clear | tick SECONDS (fake clock) | bench N KIND ARG
  * Each answer is one line: "OK field=value ..." or "ERR MS_E_... reason".
  * Options: --hosts H, --ttl S, --alias-ttl S, --negative-ttl S,
- * --timeout-ms N, --ca FILE, --ssl, --starttls, --auth-conns N,
+ * --timeout-ms N, --bind-password PW, --ca FILE, --ssl, --starttls, --auth-conns N,
  * --fake-clock, --log FILE (outcomes logged as a worker would).
  */
 #include <arpa/inet.h>
@@ -60,10 +60,10 @@ static char *dn_escaped(const char *v)
 	return ms_buf_steal(&b);
 }
 
-#define ATTR(n, ...)                                                           \
-	{                                                                      \
-		n, (const char *const[]){__VA_ARGS__},                         \
-		    sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *) \
+#define ATTR(n, ...)                                                                               \
+	{                                                                                          \
+		n, (const char *const[]){__VA_ARGS__},                                             \
+		    sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *)                    \
 	}
 
 /* ---- unit tests ---- */
@@ -89,14 +89,16 @@ static void test_filter_escape(void)
 	CHECK_STR(e = escaped(""), "");
 	free(e);
 	/* No escaped output ever holds a bare filter metacharacter. */
-	const char *nasty[] = {"*)(uid=*", "admin)(|(uid=*", "\\", "((((", "*)*)*)", NULL};
-	for (size_t i = 0; nasty[i] != NULL; i++) {
+	static const char *const nasty[] = {"*)(uid=*", "admin)(|(uid=*", "\\", "((((", "*)*)*)"};
+	for (size_t i = 0; i < sizeof(nasty) / sizeof(nasty[0]); i++) {
 		e = escaped(nasty[i]);
-		CHECK_MSG(strpbrk(e, "*()") == NULL, "escaped '%s' is '%s'", nasty[i], e);
+		CHECK_MSG(strpbrk(e, "*()") == NULL, "escaping '%s' left a metacharacter",
+		          nasty[i]);
 		for (char *p = strchr(e, '\\'); p != NULL; p = strchr(p + 1, '\\'))
-			CHECK_MSG(p[1] != '\0' && p[2] != '\0' && strchr("0123456789abcdef", p[1]) &&
-				      strchr("0123456789abcdef", p[2]),
-				  "bad escape in '%s'", e);
+			CHECK_MSG(p[1] != '\0' && p[2] != '\0' &&
+			              strchr("0123456789abcdef", p[1]) &&
+			              strchr("0123456789abcdef", p[2]),
+			          "bad escape in '%s'", e);
 		free(e);
 	}
 }
@@ -127,7 +129,7 @@ static void test_split_login(void)
 	CHECK_STR(uid.data, "joe");
 	CHECK_STR(dom.data, "example.com");
 	CHECK_INT(ms_directory_split_login("Joe@Example.ORG", "@", "example.com", &uid, &dom, &why),
-		  0);
+	          0);
 	CHECK_STR(uid.data, "Joe");
 	CHECK_STR(dom.data, "example.org");
 	/* base.loginseparator adds characters; the last separator splits. */
@@ -202,8 +204,8 @@ static void test_user_from_attrs(void)
 
 	ms_buf_init(&why);
 	CHECK_INT(ms_directory_domain_from_attrs("o=example.com,dc=example,dc=com", dattrs,
-						 sizeof(dattrs) / sizeof(dattrs[0]), &d, &why),
-		  0);
+	                                         sizeof(dattrs) / sizeof(dattrs[0]), &d, &why),
+	          0);
 	if (d == NULL)
 		return;
 	/* The canonical name is the RDN's, whatever the value order. */
@@ -215,9 +217,9 @@ static void test_user_from_attrs(void)
 	CHECK_INT(d->disk_quota, MS_DIRECTORY_QUOTA_UNSET);
 
 	CHECK_INT(ms_directory_user_from_attrs("uid=joe,ou=People,o=example.com,dc=example,dc=com",
-					       uattrs, sizeof(uattrs) / sizeof(uattrs[0]), d, &u,
-					       &why),
-		  0);
+	                                       uattrs, sizeof(uattrs) / sizeof(uattrs[0]), d, &u,
+	                                       &why),
+	          0);
 	if (u != NULL) {
 		CHECK_INT(u->kind, MS_DIRECTORY_USER);
 		CHECK_STR(u->uid, "joe");
@@ -226,7 +228,8 @@ static void test_user_from_attrs(void)
 		CHECK(u->alternate[2] == NULL);
 		CHECK_STR(u->equivalent[0], "joe@alias.example");
 		CHECK_STR(u->mailhost, "store1.example.com");
-		CHECK_UINT(u->delivery, MS_DIRECTORY_DELIVER_MAILBOX | MS_DIRECTORY_DELIVER_FORWARD);
+		CHECK_UINT(u->delivery,
+		           MS_DIRECTORY_DELIVER_MAILBOX | MS_DIRECTORY_DELIVER_FORWARD);
 		CHECK_STR(u->delivery_options[2], "bogus");
 		CHECK_STR(u->forwarding[0], "joe@elsewhere.example");
 		/* The domain is on hold: so is the user, whatever its own status. */
@@ -249,8 +252,8 @@ static void test_user_from_attrs(void)
 
 	/* Without a domain: active, domain from mail. */
 	CHECK_INT(ms_directory_user_from_attrs("uid=joe,dc=x", uattrs,
-					       sizeof(uattrs) / sizeof(uattrs[0]), NULL, &u, &why),
-		  0);
+	                                       sizeof(uattrs) / sizeof(uattrs[0]), NULL, &u, &why),
+	          0);
 	if (u != NULL) {
 		CHECK_INT(u->status, MS_DIRECTORY_ACTIVE);
 		CHECK_STR(u->domain, "example.com");
@@ -267,8 +270,8 @@ static void test_user_from_attrs(void)
 	    ATTR("mailUserStatus", "removed"),
 	};
 	CHECK_INT(ms_directory_user_from_attrs("cn=staff,ou=Groups,o=example.com", gattrs,
-					       sizeof(gattrs) / sizeof(gattrs[0]), NULL, &u, &why),
-		  0);
+	                                       sizeof(gattrs) / sizeof(gattrs[0]), NULL, &u, &why),
+	          0);
 	if (u != NULL) {
 		CHECK_INT(u->kind, MS_DIRECTORY_GROUP);
 		CHECK(u->uid == NULL);
@@ -324,9 +327,9 @@ static void test_hosts(void)
 	struct ms_buf why;
 
 	ms_buf_init(&why);
-	CHECK_INT(ms_directory_hosts_parse("ldap1.example.com ldap2.example.com:1389", 389, &h, &n,
-					   &why),
-		  0);
+	CHECK_INT(
+	    ms_directory_hosts_parse("ldap1.example.com ldap2.example.com:1389", 389, &h, &n, &why),
+	    0);
 	CHECK_UINT(n, 2);
 	if (n == 2) {
 		CHECK_STR(h[0].name, "ldap1.example.com");
@@ -335,8 +338,8 @@ static void test_hosts(void)
 		ms_directory_hosts_free(h, n);
 	}
 	CHECK_INT(ms_directory_hosts_parse("[::1]:636 ::1 ldaps://127.0.0.1:7636/dc=x", 389, &h, &n,
-					   &why),
-		  0);
+	                                   &why),
+	          0);
 	CHECK_UINT(n, 3);
 	if (n == 3) {
 		CHECK_STR(h[0].name, "::1");
@@ -388,14 +391,14 @@ static void test_cache(void)
 	CHECK(e != NULL && memcmp(e->digest, dg, sizeof(dg)) == 0);
 	/* Replacing a key keeps one entry. */
 	ms_directory_cache_put(c, "p:uid=joe", MS_DIRECTORY_CACHE_NEGATIVE, 0, 60, NULL, NULL,
-			       NULL);
+	                       NULL);
 	CHECK_UINT(ms_directory_cache_count(c), 1);
 	/* Past max entries: expired ones go first, then everything. */
 	for (int i = 0; i < 10; i++) {
 		char key[16];
 		snprintf(key, sizeof(key), "d:%d", i);
 		ms_directory_cache_put(c, key, MS_DIRECTORY_CACHE_NEGATIVE, 100, 200 + i, NULL,
-				       NULL, NULL);
+		                       NULL, NULL);
 		CHECK(ms_directory_cache_count(c) <= 4);
 		CHECK(ms_directory_cache_get(c, key, 100) != NULL);
 	}
@@ -440,7 +443,7 @@ struct got {
 };
 
 static void got_user(enum ms_error err, const struct ms_directory_user *u, const char *why,
-		     void *ctx)
+                     void *ctx)
 {
 	struct got *g = ctx;
 	(void)u;
@@ -481,7 +484,7 @@ static void test_unreachable(void)
 	CHECK_MSG(strstr(why.data, "s3cret") == NULL, "password in '%s'", why.data);
 	CHECK_INT(ms_directory_user_by_address(dir, "joe@example.com", &u, &why), MS_E_TEMPFAIL);
 	CHECK_INT(ms_directory_authenticate(dir, "joe", "pw", "imap", NULL, &u, &why),
-		  MS_E_TEMPFAIL);
+	          MS_E_TEMPFAIL);
 	/* Cheap refusals do not touch the network. */
 	CHECK_INT(ms_directory_authenticate(dir, "joe", "", NULL, NULL, &u, &why), MS_E_AUTHFAIL);
 	CHECK_INT(ms_directory_user_by_address(dir, "not an address", &u, &why), MS_E_SYNTAX);
@@ -545,15 +548,15 @@ static void print_list(const char *name, char **v)
 
 static const char *match_name(enum ms_directory_match m)
 {
-	static const char *const names[] = {"login", "mail", "alternate", "equivalent",
-					    "domainalias", "catchall"};
+	static const char *const names[] = {"login",      "mail",        "alternate",
+	                                    "equivalent", "domainalias", "catchall"};
 	return (unsigned)m < 6 ? names[m] : "?";
 }
 
 static void print_user(const struct ms_directory_user *u)
 {
-	printf("OK dn=%s kind=%s match=%s", u->dn,
-	       u->kind == MS_DIRECTORY_USER ? "user" : "group", match_name(u->match));
+	printf("OK dn=%s kind=%s match=%s", u->dn, u->kind == MS_DIRECTORY_USER ? "user" : "group",
+	       match_name(u->match));
 	if (u->uid)
 		printf(" uid=%s", u->uid);
 	if (u->mail)
@@ -591,7 +594,7 @@ static void log_outcome(const char *what, enum ms_error err, const char *why)
 }
 
 static void async_user_cb(enum ms_error err, const struct ms_directory_user *u, const char *why,
-			  void *ctx)
+                          void *ctx)
 {
 	struct driver *d = ctx;
 	d->async_left--;
@@ -602,7 +605,7 @@ static void async_user_cb(enum ms_error err, const struct ms_directory_user *u, 
 }
 
 static void never_cb(enum ms_error err, const struct ms_directory_user *u, const char *why,
-		     void *ctx)
+                     void *ctx)
 {
 	(void)err;
 	(void)u;
@@ -658,10 +661,10 @@ static int driver(int argc, char **argv)
 	ms_conf_free(&conf);
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
-#define REPLACE(field, value)                                                  \
-	do {                                                                   \
-		free(field);                                                   \
-		field = strdup(value);                                         \
+#define REPLACE(field, value)                                                                      \
+	do {                                                                                       \
+		free(field);                                                                       \
+		field = strdup(value);                                                             \
 	} while (0)
 		if (strcmp(a, "--hosts") == 0 && ++i)
 			REPLACE(s.hosts, v);
@@ -675,6 +678,8 @@ static int driver(int argc, char **argv)
 			s.timeout_ms = (unsigned)atoi(v);
 		else if (strcmp(a, "--auth-conns") == 0 && ++i)
 			s.auth_conns_max = (size_t)atoi(v);
+		else if (strcmp(a, "--bind-password") == 0 && ++i)
+			REPLACE(s.bind_password, v);
 		else if (strcmp(a, "--ca") == 0 && ++i)
 			REPLACE(s.ca_file, v);
 		else if (strcmp(a, "--ssl") == 0)
@@ -718,8 +723,9 @@ static int driver(int argc, char **argv)
 		} else if (strcmp(args[0], "address") == 0 && n == 2) {
 			err = ms_directory_user_by_address(d.dir, args[1], &u, &why);
 		} else if (strcmp(args[0], "auth") == 0 && n >= 3) {
-			err = ms_directory_authenticate(d.dir, args[1], args[2], n > 3 ? args[3] : NULL,
-							n > 4 ? args[4] : NULL, &u, &why);
+			err = ms_directory_authenticate(d.dir, args[1], args[2],
+			                                n > 3 ? args[3] : NULL,
+			                                n > 4 ? args[4] : NULL, &u, &why);
 			log_outcome("authentication", err, why.data);
 			if (err == MS_E_NOPERM) {
 				print_err(err, why.data);
@@ -752,8 +758,8 @@ static int driver(int argc, char **argv)
 			ms_directory_stats(d.dir, &st);
 			printf("OK searches=%lu cache_hits=%lu binds=%lu auth_cache_hits=%lu "
 			       "connects=%lu failovers=%lu retries=%lu server=%s\n",
-			       st.searches, st.cache_hits, st.binds, st.auth_cache_hits, st.connects,
-			       st.failovers, st.retries, st.server ? st.server : "-");
+			       st.searches, st.cache_hits, st.binds, st.auth_cache_hits,
+			       st.connects, st.failovers, st.retries, st.server ? st.server : "-");
 			continue;
 		} else if (strcmp(args[0], "clear") == 0) {
 			ms_directory_cache_clear(d.dir);
@@ -769,10 +775,11 @@ static int driver(int argc, char **argv)
 			long ok = 0;
 			for (long i = 0; i < count; i++) {
 				if (strcmp(args[2], "auth") == 0 && n >= 5)
-					err = ms_directory_authenticate(d.dir, args[3], args[4], NULL,
-									NULL, &u, &why);
+					err = ms_directory_authenticate(d.dir, args[3], args[4],
+					                                NULL, NULL, &u, &why);
 				else if (strcmp(args[2], "address") == 0)
-					err = ms_directory_user_by_address(d.dir, args[3], &u, &why);
+					err =
+					    ms_directory_user_by_address(d.dir, args[3], &u, &why);
 				else
 					err = ms_directory_user_by_login(d.dir, args[3], &u, &why);
 				ok += err == MS_E_NONE;

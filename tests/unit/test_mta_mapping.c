@@ -754,7 +754,7 @@ static void test_budget(void)
 	CHECK(mta_pattern_compile("*a*a*a*a*a*a*a*a*b", 18, &p, &why) == 0);
 	for (int i = 0; i < 3000; i++)
 		ms_buf_putc(&s, 'a');
-	CHECK(!mta_pattern_match(p, s.data, s.len, NULL, &overflow));
+	CHECK(!mta_pattern_match(p, s.data, s.len, NULL, NULL, &overflow));
 	CHECK(overflow);
 	mta_pattern_free(&p);
 	CHECK(p == NULL);
@@ -765,7 +765,7 @@ static void test_budget(void)
 		ms_buf_putc(&s, 'x');
 	ms_buf_puts(&s, "|25|1.2.3.4|5");
 	struct mta_pattern_captures caps;
-	CHECK(mta_pattern_match(p, s.data, s.len, &caps, &overflow));
+	CHECK(mta_pattern_match(p, s.data, s.len, &caps, NULL, &overflow));
 	CHECK(!overflow);
 	CHECK_UINT(caps.n, 5);
 	CHECK_UINT(caps.v[4].len, 1);

@@ -436,18 +436,24 @@ static int mailbox(struct cur *c, struct mta_address *a)
 	return 0;
 }
 
-/* Find the '<' that opens the address in lenient mode (outside quotes and comments). */
+/*
+ * Find the '<' that opens the address in lenient mode (outside quotes,
+ * comments and address literals).
+ */
 static const char *find_angle(const char *p, const char *end)
 {
 	int depth = 0;
-	bool quote = false;
+	bool quote = false, literal = false;
 
 	for (; p < end; p++) {
 		if (*p == '\\' && (quote || depth > 0)) {
 			p++;
 			continue;
 		}
-		if (quote) {
+		if (literal) {
+			if (*p == ']')
+				literal = false;
+		} else if (quote) {
 			if (*p == '"')
 				quote = false;
 		} else if (depth > 0) {
@@ -459,6 +465,8 @@ static const char *find_angle(const char *p, const char *end)
 			quote = true;
 		} else if (*p == '(') {
 			depth++;
+		} else if (*p == '[') {
+			literal = true;
 		} else if (*p == '<') {
 			return p;
 		}

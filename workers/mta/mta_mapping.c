@@ -307,7 +307,9 @@ struct eval {
 	const struct mta_mapping_set *set;
 	const struct mta_mapping_hooks *hooks;
 	uint64_t in_flags;
-	unsigned long *steps;
+	unsigned long *steps; /* shared by nested calls, like the two below */
+	long *budget;         /* pattern-matching steps left */
+	long *work;           /* octets of input left to look at */
 	int depth;
 	struct ms_buf *why;
 };
@@ -538,10 +540,18 @@ static int apply_table(const struct eval *ev, const struct table *tb, const char
 			ret = -1;
 			break;
 		}
-		if (!mta_pattern_match(e->pat, input.data, input.len, &caps, &overflow)) {
+		*ev->work -= (long)input.len + 1;
+		if (*ev->work < 0) {
+			ms_buf_setf(ev->why, "mapping %s: too much work for one probe (does a $R "
+					     "loop make the string grow?)",
+				    tb->name);
+			ret = -1;
+			break;
+		}
+		if (!mta_pattern_match(e->pat, input.data, input.len, &caps, ev->budget, &overflow)) {
 			if (overflow) {
 				ms_buf_setf(ev->why,
-					    "mapping %s entry %zu: pattern too costly to match "
+					    "mapping %s entry %zu: patterns too costly to match "
 					    "against this probe",
 					    tb->name, i + 1);
 				ret = -1;
@@ -854,7 +864,8 @@ int mta_mapping_apply(const struct mta_mapping_set *set, const char *name, const
 		      struct mta_mapping_result *r, struct ms_buf *why)
 {
 	unsigned long steps = 0;
-	struct eval ev = {set, hooks, in_flags, &steps, 0, why};
+	long budget = MTA_MAPPING_BUDGET, work = MTA_MAPPING_MAXWORK;
+	struct eval ev = {set, hooks, in_flags, &steps, &budget, &work, 0, why};
 	const struct table *tb = set != NULL ? find_table(set, name) : NULL;
 
 	ms_buf_reset(&r->out);

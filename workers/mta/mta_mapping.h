@@ -41,8 +41,10 @@
  *
  * Limits: a probe or output string is at most MTA_MAPPING_MAXSTR octets;
  * one application evaluates at most MTA_MAPPING_MAXSTEPS entries
- * (so $R loops end) and nests table calls MTA_MAPPING_MAXDEPTH deep; past
- * a limit the application fails with why.  Everything is compiled when a
+ * (so $R loops end), looks at MTA_MAPPING_MAXWORK octets and takes
+ * MTA_MAPPING_BUDGET matching steps in all (so growing $R loops and
+ * costly patterns end too), and nests table calls MTA_MAPPING_MAXDEPTH
+ * deep; past a limit the application fails with why.  Everything is compiled when a
  * table is added, so a syntax error is reported at load, with the table
  * name and entry number.
  */
@@ -58,8 +60,12 @@ struct ms_conf;
 struct mta_mapping_set;
 
 #define MTA_MAPPING_MAXSTR 65536
-#define MTA_MAPPING_MAXSTEPS 100000
+#define MTA_MAPPING_MAXSTEPS 10000
 #define MTA_MAPPING_MAXDEPTH 16
+/* Octets of input the entries of one application may look at in all. */
+#define MTA_MAPPING_MAXWORK (16L << 20)
+/* Pattern-matching steps of one application in all (mta_pattern.h). */
+#define MTA_MAPPING_BUDGET 2000000L
 
 /* The bit of flag character c ('A'-'Z', 'a'-'z', '<', '>'), or 0 for others. */
 uint64_t mta_mapping_flag(char c);

@@ -539,7 +539,7 @@ static bool step(struct matcher *m, size_t ni, size_t si)
 }
 
 bool mta_pattern_match(const struct mta_pattern *p, const char *s, size_t len,
-		       struct mta_pattern_captures *caps, bool *overflow_r)
+		       struct mta_pattern_captures *caps, long *budget, bool *overflow_r)
 {
 	struct matcher m;
 
@@ -547,8 +547,10 @@ bool mta_pattern_match(const struct mta_pattern *p, const char *s, size_t len,
 	m.p = p;
 	m.s = s;
 	m.len = len;
-	m.budget = MTA_PATTERN_BUDGET;
+	m.budget = budget != NULL ? *budget : MTA_PATTERN_BUDGET;
 	bool ok = step(&m, 0, 0);
+	if (budget != NULL)
+		*budget = m.budget;
 	if (overflow_r != NULL)
 		*overflow_r = m.overflow;
 	if (ok && caps != NULL) {

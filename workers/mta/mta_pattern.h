@@ -66,10 +66,12 @@ void mta_pattern_free(struct mta_pattern **p);
 /*
  * Match s[0..len).  True on a match, with the saved wildcards in *caps.
  * False when it does not match; *overflow_r (may be NULL) is set when the
- * step budget ran out before an answer.
+ * step budget ran out before an answer.  budget (may be NULL: a fresh
+ * MTA_PATTERN_BUDGET) is decremented by the steps taken, so that a caller
+ * can bound the work of many matches together.
  */
 bool mta_pattern_match(const struct mta_pattern *p, const char *s, size_t len,
-		       struct mta_pattern_captures *caps, bool *overflow_r);
+		       struct mta_pattern_captures *caps, long *budget, bool *overflow_r);
 
 /* How many wildcards the pattern saves (0..10). */
 size_t mta_pattern_saves(const struct mta_pattern *p);

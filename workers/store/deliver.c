@@ -288,7 +288,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	while ((c = getopt(argc, argv, "hr:m:E:g:a:qcpt:")) != -1) {
+	while ((c = getopt(argc, argv, "+hr:m:E:g:a:qcpt:")) != -1) {
 		switch (c) {
 		case 'h':
 			usage(stdout);

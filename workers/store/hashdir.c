@@ -52,7 +52,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	while ((c = getopt(argc, argv, "aih")) != -1) {
+	while ((c = getopt(argc, argv, "+aih")) != -1) {
 		switch (c) {
 		case 'a':
 			append = 1;

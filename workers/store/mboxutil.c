@@ -453,44 +453,56 @@ out:
 
 struct sub_ctx {
 	struct mboxutil *m;
-	struct store_user *u;
 	bool missing_only;
+	size_t n;
+	char **names;
 };
 
-static int print_sub(void *ctx, const char *name)
+static int collect_sub(void *ctx, const char *name)
 {
 	struct sub_ctx *c = ctx;
-	struct ms_buf full, shown, why;
-	struct store_mailbox_info info;
 
-	ms_buf_init(&full);
-	ms_buf_init(&shown);
-	ms_buf_init(&why);
-	store_name_full(store_user_id(c->u), name, &full);
-	mboxutil_list_name(c->m, full.data, &shown);
-	bool exists = store_mailbox_get(c->u, name, &info, &why) == 0;
-	if (exists)
-		store_mailbox_info_deinit(&info);
-	if (!c->missing_only || !exists)
-		printf("%s\n", shown.data);
-	ms_buf_deinit(&full);
-	ms_buf_deinit(&shown);
-	ms_buf_deinit(&why);
+	c->names = ms_xrealloc(c->names, (c->n + 1) * sizeof(char *));
+	c->names[c->n++] = ms_xstrdup(name);
 	return 0;
 }
 
+/* The user's subscriptions (to missing folders only, with -n). */
 static int subs_user(void *ctx, const char *userid, const char *partition)
 {
 	struct sub_ctx *c = ctx;
-	struct ms_buf why;
+	struct store_user *u = NULL;
+	struct ms_buf why, full, shown;
 
 	(void)partition;
 	ms_buf_init(&why);
-	if (store_user_open(c->m->store, userid, 0, NULL, &c->u, &why) < 0 ||
-	    store_mailbox_subscriptions(c->u, print_sub, c, &why) < 0)
+	ms_buf_init(&full);
+	ms_buf_init(&shown);
+	c->n = 0;
+	/* Collected first: the listing holds a read transaction. */
+	if (store_user_open(c->m->store, userid, 0, NULL, &u, &why) < 0 ||
+	    store_mailbox_subscriptions(u, collect_sub, c, &why) < 0)
 		fail(c->m, userid, why.data);
-	store_user_close(&c->u);
+	for (size_t i = 0; i < c->n; i++) {
+		struct store_mailbox_info info;
+		bool exists = store_mailbox_get(u, c->names[i], &info, &why) == 0;
+
+		if (exists)
+			store_mailbox_info_deinit(&info);
+		if (!c->missing_only || !exists) {
+			ms_buf_reset(&full);
+			ms_buf_reset(&shown);
+			store_name_full(userid, c->names[i], &full);
+			mboxutil_list_name(c->m, full.data, &shown);
+			printf("%s\n", shown.data);
+		}
+		free(c->names[i]);
+	}
+	c->n = 0;
+	store_user_close(&u);
 	ms_buf_deinit(&why);
+	ms_buf_deinit(&full);
+	ms_buf_deinit(&shown);
 	return 0;
 }
 
@@ -557,7 +569,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	while ((c = getopt(argc, argv, "lcdreCRSAohB:E:p:P:xsDzf:g:m:U:nuw:t:X:")) != -1) {
+	while ((c = getopt(argc, argv, "+lcdreCRSAohB:E:p:P:xsDzf:g:m:U:nuw:t:X:")) != -1) {
 		switch (c) {
 		case 'l':
 		case 'c':
@@ -788,9 +800,10 @@ int main(int argc, char **argv)
 			for (size_t i = 0; i < nlines; i++)
 				unsubscribe(&m, lines[i]);
 		} else {
-			struct sub_ctx sc = { &m, NULL, missing };
+			struct sub_ctx sc = { &m, missing, 0, NULL };
 			if (store_user_list(m.store, subs_user, &sc, &why) < 0)
 				fail(&m, "cannot list the users", why.data);
+			free(sc.names);
 		}
 		break;
 	case 'A':

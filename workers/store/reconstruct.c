@@ -296,7 +296,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	while ((c = getopt(argc, argv, "rfnxE:p:mu:qlh")) != -1) {
+	while ((c = getopt(argc, argv, "+rfnxE:p:mu:qlh")) != -1) {
 		switch (c) {
 		case 'r':
 			recurse = true;

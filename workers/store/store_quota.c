@@ -266,7 +266,8 @@ int store_quota_check_txn(struct store_user *u, const struct store_quota_limits 
 	bool over, err;
 	int64_t since;
 
-	if (r->storage >= 0 && bytes > (uint64_t)r->storage)
+	/* One message bigger than the whole quota can never fit: bounce it. */
+	if (messages == 1 && r->storage >= 0 && bytes > (uint64_t)r->storage)
 		return store_fail_perm(s, MS_E_TOOBIG, why,
 				       "message of %llu bytes is larger than the whole quota of %s "
 				       "(%lld bytes)",

@@ -286,6 +286,27 @@ int store_rebuild_user(struct store *s, const struct store_partition *part, cons
 	if (store_user_begin(u, true, why) < 0)
 		goto out;
 	n = mailbox_dirs(u->msgdir, &ids);
+	/* New UIDVALIDITYs must be above the old ones (clients must resync:
+	 * flags and modseqs are gone). */
+	{
+		uint32_t maxv = 0;
+		for (size_t i = 0; i < n; i++) {
+			struct store_meta meta;
+			ms_buf_setf(&path, "%s/m%u/mailbox.meta", u->msgdir, ids[i]);
+			if (store_meta_read(path.data, &meta, &ignore) == 0) {
+				if (meta.uidvalidity > maxv)
+					maxv = meta.uidvalidity;
+				store_meta_deinit(&meta);
+			}
+		}
+		sqlite3_stmt *st = store_db_stmt(s, u->db,
+						 "UPDATE user SET last_uidvalidity = ? WHERE id = 1", why);
+		if (st == NULL)
+			goto fail;
+		sqlite3_bind_int64(st, 1, maxv);
+		if (store_db_done(s, u->db, st, why) < 0)
+			goto fail;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct store_meta meta;
 		uint32_t next;

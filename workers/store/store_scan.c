@@ -62,7 +62,8 @@ static void classify(struct scan *c, const struct store_partition *p, const char
 	int inlist = store_mboxlist_get(s, userid, &listed, &why);
 	if (store_db_open(s, path, STORE_DB_USER, false, &db, &why) == 0) {
 		sqlite3_stmt *st = store_db_stmt(s, db, "SELECT state FROM user WHERE id = 1", &why);
-		if (st != NULL && store_db_step(s, db, st, &why) == 1) {
+		int step = st == NULL ? -1 : store_db_step(s, db, st, &why);
+		if (step == 1) {
 			const char *state = (const char *)sqlite3_column_text(st, 0);
 			if (strcmp(state, "active") != 0) {
 				ms_buf_setf(&why, "an interrupted delete, rename or move (state %s)",
@@ -76,6 +77,9 @@ static void classify(struct scan *c, const struct store_partition *p, const char
 					    p->name, listed.data);
 				emit(c, STORE_CHECK_LEFTOVER, where.data, why.data, false);
 			}
+		} else if (step == 0) {
+			emit(c, STORE_CHECK_LEFTOVER, where.data,
+			     "a database without a user row (an interrupted creation)", false);
 		}
 		if (st != NULL)
 			sqlite3_reset(st);
@@ -146,8 +150,10 @@ static int one_user(struct scan *c, const struct store_partition *p, const char 
 	}
 	if (*what != '\0')
 		emit(c,
-		     strcmp(what, "added to the mailbox list") == 0 ? STORE_CHECK_PROBLEM
-								   : STORE_CHECK_LEFTOVER,
+		     strcmp(what, "added to the mailbox list") == 0 ||
+				     strncmp(what, "the mailbox list now", 20) == 0
+			     ? STORE_CHECK_PROBLEM
+			     : STORE_CHECK_LEFTOVER,
 		     where.data, what, true);
 out:
 	ms_buf_deinit(&hash);

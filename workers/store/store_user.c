@@ -895,9 +895,27 @@ static int finish_locked(struct store *s, const struct store_partition *part, co
 		goto out;
 	}
 	row = read_row(s, u->db, &id, &state, &target, why);
-	if (row <= 0) {
-		if (row == 0)
+	if (row < 0)
+		goto out;
+	if (row == 0) {
+		/* A creation that never committed leaves a database without a
+		 * user row and without mailboxes: nothing to keep. */
+		sqlite3_stmt *st = store_db_stmt(s, u->db, "SELECT count(*) FROM mailbox", why);
+		int r = st == NULL ? -1 : store_db_step(s, u->db, st, why);
+		bool empty = r == 1 && sqlite3_column_int64(st, 0) == 0;
+		if (st != NULL)
+			sqlite3_reset(st);
+		if (r < 0)
+			goto out;
+		if (!empty) {
 			store_fail(s, MS_E_INTERNAL, why, "no user row in %s (run reconstruct)", u->dir);
+			goto out;
+		}
+		store_user_close(&u);
+		if (remove_user_dirs(s, part, userid, why) < 0)
+			goto out;
+		*what_r = "removed an interrupted user creation";
+		rc = 0;
 		goto out;
 	}
 	listed = store_mboxlist_get(s, id.data, &listpart, why);
