@@ -10,7 +10,7 @@ export MS_DATADIR="$(pwd)/$build/schema"
 # The service programs of the build tree (an installed tree finds them by itself).
 export MS_PROGPATH="$(pwd)/$build/workers/watcher:$(pwd)/$build/workers/store:$(pwd)/$build/workers/mta:$(pwd)/$build/workers/mmp:$(pwd)/$build/msconfig"
 if [ ! -f "$instance/config/config.xml" ]; then
-	"$build/msconfig/init-config" -y --port-offset 10000 \
+	"$build/msconfig/init-config" -y --port-offset 10000 --local-directory \
 		--hostname "$(hostname -f 2>/dev/null || hostname)" \
 		--domain "${MS_DOMAIN:-example.com}" \
 		--postmaster "postmaster@${MS_DOMAIN:-example.com}"

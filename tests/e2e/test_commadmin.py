@@ -9,7 +9,7 @@ import subprocess
 
 from conftest import DOMAIN, REPO
 from ldap_fixtures import COMMADMIN, SUFFIX, domain_dn, user_dn
-from ldap_fixtures import ldap_factory, ldap_instance  # noqa: F401 (fixtures)
+from ldap_fixtures import ldap_instance  # noqa: F401 (fixture)
 
 
 def attrs_of(ldif):

@@ -9,8 +9,6 @@ import signal
 import subprocess
 import time
 
-import pytest
-
 from conftest import DOMAIN, parse_cnf, wait_until
 from ldap_fixtures import (ADMIN_DN, LDAP_LOCAL, READY, SUFFIX, domain_dn, enable_tls,
                            make_cert, populate, read_line, slapd_alive, user_dn)

@@ -422,6 +422,7 @@ def editor(tmp_path, new_text=None, status=0):
 
 
 def test_edit_rewrite_rules(instance, tmp_path):
+    instance.run("unset", "rewrite.rule")  # the defaults of a new instance (docs/mta.md)
     r1 = "$*@a.example $U@tcp_local"
     instance.run("set", "rewrite.rule", r1)
     env, dump = editor(tmp_path)
@@ -442,6 +443,8 @@ def test_edit_rewrite_rules(instance, tmp_path):
 
 
 def test_edit_channels(instance, tmp_path):
+    env, _ = editor(tmp_path, "")  # no channels: not the defaults of a new instance
+    instance.run("edit", "channels", env=env)
     instance.run("set", "channel:tcp_local.mx")
     instance.run("set", "channel:tcp_local.maxjobs", "7")
     env, dump = editor(tmp_path)

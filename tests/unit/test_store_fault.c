@@ -7,7 +7,9 @@
  *   - nothing is half-visible: the mailbox's messages, UIDNEXT and
  *     counters are as before, and a check finds no inconsistency (at most
  *     a leftover file, which repair removes);
- *   - the next delivery succeeds with the next UID.
+ *   - the next delivery succeeds with a later UID;
+ *   - at the end every acknowledged message is there once, and of the
+ *     others only those whose COMMIT failed may be (whole; see uncertain).
  * The same for COPY (a link failing half-way), mailbox creation and the
  * meta file, and flag changes.
  */
@@ -21,6 +23,15 @@
 #include "test_store_fixture.h"
 
 static const char msg[] = "Subject: fault\nFrom: a@example.com\n\nbody line\n";
+static unsigned acknowledged; /* appends that returned success in test_append_faults */
+/*
+ * Appends whose COMMIT itself failed.  Their outcome is uncertain, as
+ * with any database: SQLite may have written the commit to its log before
+ * the failing fsync, and a later recovery of the log makes it real.  Such
+ * a message is then there whole (its file was kept), never half; it was
+ * not acknowledged, so at worst the sender's retry makes a duplicate.
+ */
+static unsigned uncertain;
 
 /* The state a failed call must leave untouched. */
 struct snap {
@@ -116,13 +127,18 @@ static bool append_with_fault(struct fx *f, struct store_user *u, enum store_fau
 		return false;
 	}
 	CHECK_MSG(rc == -1, "%s: acknowledged despite the fault", name);
+	if (strstr(f->why.data, "cannot commit") != NULL)
+		uncertain++;
 	CHECK_MSG(store_errcode(f->s) != MS_E_NONE, "%s: no error code", name);
 	same_snap(before, snap_of(f, u, "INBOX"), name);
 	consistent(f, store_user_id(u), name);
-	/* The next delivery works and takes the next UID. */
+	/* The next delivery works and takes a later UID (UIDs whose files a
+	 * failed commit left behind are skipped, never reused). */
 	uint32_t uid = fx_deliver(f, u, "INBOX", msg);
-	CHECK_MSG(uid == before.uidnext, "%s: next UID %u, want %u (%s)", name, uid, before.uidnext,
-		  f->why.data);
+	CHECK_MSG(uid >= before.uidnext, "%s: next UID %u, want at least %u (%s)", name, uid,
+		  before.uidnext, f->why.data);
+	if (uid > 0)
+		acknowledged++;
 	return true;
 }
 
@@ -144,12 +160,15 @@ static void test_append_faults(void)
 
 	fx_open(&f, NULL, 0);
 	u = fx_user(&f, "joe");
+	acknowledged = 0;
+	uncertain = 0;
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		/* A new NN directory is needed for UIDs 100.. (mkdir); elsewhere
 		 * the directory exists.  Fail every pass of the step in turn. */
 		if (v[i].step == STORE_FAULT_MKDIR)
 			while (fx_info(&f, u, "INBOX").uidnext % 100 != 0)
-				fx_deliver(&f, u, "INBOX", msg);
+				if (fx_deliver(&f, u, "INBOX", msg) > 0)
+					acknowledged++;
 		for (int skip = 0; skip < 20; skip++) {
 			if (!append_with_fault(&f, u, v[i].step, skip, v[i].err, &uid))
 				break;
@@ -159,9 +178,10 @@ static void test_append_faults(void)
 		}
 	}
 	CHECK_MSG(total_hits >= 8, "only %d faults were injected", total_hits);
-	/* Everything acknowledged is there, once. */
+	/* Everything acknowledged is there, once, and nothing else. */
 	struct store_mailbox_info in = fx_info(&f, u, "INBOX");
-	CHECK_UINT(in.messages, in.uidnext - 1);
+	CHECK_MSG(in.messages >= acknowledged && in.messages <= acknowledged + uncertain,
+		  "%u messages, %u acknowledged, %u uncertain", in.messages, acknowledged, uncertain);
 	consistent(&f, "joe", "end");
 	store_user_close(&u);
 	fx_close(&f);

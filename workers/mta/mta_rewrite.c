@@ -1261,7 +1261,7 @@ int mta_rewrite_address(const struct mta_rewrite *rw, const char *address,
 			struct ms_buf *why)
 {
 	struct state st = {rw, ctx, why, NULL};
-	struct ms_buf text, ubuf, err;
+	struct ms_buf text, ubuf, err, hostbuf;
 	int ret = -1;
 	unsigned flags = MTA_ADDRESS_LENIENT | MTA_ADDRESS_NO_DOMAIN_OK | MTA_ADDRESS_UTF8;
 
@@ -1270,6 +1270,7 @@ int mta_rewrite_address(const struct mta_rewrite *rw, const char *address,
 	ms_buf_init(&text);
 	ms_buf_init(&ubuf);
 	ms_buf_init(&err);
+	ms_buf_init(&hostbuf);
 	ms_buf_puts(&text, address);
 	for (int loop = 0;; loop++) {
 		struct mta_address a;
@@ -1324,6 +1325,8 @@ int mta_rewrite_address(const struct mta_rewrite *rw, const char *address,
 			}
 		}
 		m.U = ubuf.data;
+		ms_buf_setf(&hostbuf, "%s", host); /* host points into a, freed below */
+		host = hostbuf.data;
 		trace(&st, "rewriting %s: host %s", text.data, host);
 		outcome_init(&o);
 		int rc = find_rule(&st, host, &m, &o);
@@ -1432,5 +1435,6 @@ int mta_rewrite_address(const struct mta_rewrite *rw, const char *address,
 	ms_buf_deinit(&text);
 	ms_buf_deinit(&ubuf);
 	ms_buf_deinit(&err);
+	ms_buf_deinit(&hostbuf);
 	return ret;
 }

@@ -87,18 +87,16 @@ int store_append(struct store_user *u, const char *mailbox, struct store_stage *
 			store_quota_mark_over(u);
 		goto out;
 	}
+	/* UIDNEXT, or a later UID when a cut-short transaction left a file
+	 * there (store_message_link_txn). */
 	uid = info.uidnext;
-	if (uid == 0 || uid == UINT32_MAX) {
-		store_fail(s, MS_E_OVERQUOTA, why, "mailbox %s of %s has used every UID", norm.data,
-			   u->userid);
-		goto fail;
-	}
-	lr = store_message_link_txn(u, store_stage_path(st), info.id, uid, why);
+	modseq = info.highestmodseq + 1;
+	lr = store_message_link_txn(u, store_stage_path(st), info.id, &uid, modseq, why);
 	if (lr == 1) {
 		/* Another file system, or the stage has too many links: copy it. */
 		if (store_stage_copy(s, st, u->part, &copy, why) < 0)
 			goto fail;
-		lr = store_message_link_txn(u, store_stage_path(copy), info.id, uid, why);
+		lr = store_message_link_txn(u, store_stage_path(copy), info.id, &uid, modseq, why);
 		if (lr == 1)
 			lr = store_fail(s, MS_E_TEMPFAIL, why, "cannot link into %s", u->msgdir);
 	}
@@ -108,7 +106,6 @@ int store_append(struct store_user *u, const char *mailbox, struct store_stage *
 	store_crashpoint("append-after-link");
 	if (store_message_sync_dir(u, info.id, uid, why) < 0)
 		goto fail;
-	modseq = info.highestmodseq + 1;
 	sql = store_db_stmt(s, db,
 			    "INSERT INTO message (mailbox, uid, modseq, flags, keywords, internaldate,"
 			    " savedate, size) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

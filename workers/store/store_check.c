@@ -32,6 +32,8 @@ struct check {
 	struct store_user *u;
 	struct ms_buf where;
 	struct ms_buf what;
+	size_t nlater;
+	char **later; /* files to remove once the repair has committed */
 };
 
 static void report(struct check *c, enum store_check_kind kind, bool repaired)
@@ -423,9 +425,34 @@ static int check_mailbox(struct check *c, struct mbox *m, struct ms_buf *why)
 			continue;
 		}
 		if (f->uid >= m->uidnext && !c->o->adopt_partial) {
+			/* Its transaction may yet be recovered from the WAL by SQLite
+			 * (killed during COMMIT): record the UID as expunged, so that
+			 * this repair's commit supersedes it, and remove the file only
+			 * after that commit. */
 			ms_buf_setf(&c->what, "file of UID %u from an interrupted delivery or copy",
 				    f->uid);
-			report(c, STORE_CHECK_LEFTOVER, repair && unlink(path.data) == 0);
+			if (repair) {
+				sqlite3_stmt *st = store_db_stmt(
+					c->s, store_user_db(u),
+					"INSERT OR REPLACE INTO expunged (mailbox, uid, modseq, size,"
+					" expunged_at, purged) VALUES (?, ?, ?, ?, ?, 1)",
+					why);
+				if (st == NULL)
+					goto out;
+				modseq++;
+				sqlite3_bind_int64(st, 1, m->id);
+				sqlite3_bind_int64(st, 2, f->uid);
+				sqlite3_bind_int64(st, 3, (sqlite3_int64)modseq);
+				sqlite3_bind_int64(st, 4, (sqlite3_int64)f->size);
+				sqlite3_bind_int64(st, 5, store_now());
+				if (store_db_done(c->s, store_user_db(u), st, why) < 0)
+					goto out;
+				if (f->uid >= uidnext)
+					uidnext = f->uid + 1;
+				c->later = ms_xrealloc(c->later, (c->nlater + 1) * sizeof(char *));
+				c->later[c->nlater++] = ms_xstrdup(path.data);
+			}
+			report(c, STORE_CHECK_LEFTOVER, repair);
 			continue;
 		}
 		if (f->uid >= m->uidnext)
@@ -634,7 +661,7 @@ int store_check_user(struct store *s, const char *userid, const char *mailbox, b
 		     const struct store_check_opts *o, struct store_check_stats *stats,
 		     struct ms_buf *why)
 {
-	struct check c = { s, o, stats, NULL, { 0 }, { 0 } };
+	struct check c = { s, o, stats, NULL, { 0 }, { 0 }, 0, NULL };
 	struct ms_buf pname, norm, report_text, id, state;
 	const struct store_partition *part;
 	struct mbox *mb = NULL;
@@ -762,6 +789,8 @@ int store_check_user(struct store *s, const char *userid, const char *mailbox, b
 	if (o->repair) {
 		if (store_user_commit(c.u, why) < 0)
 			goto out;
+		for (size_t i = 0; i < c.nlater; i++)
+			(void)unlink(c.later[i]);
 	} else {
 		store_user_rollback(c.u);
 	}
@@ -773,6 +802,9 @@ out:
 	for (size_t i = 0; i < nmb; i++)
 		free(mb[i].name);
 	free(mb);
+	for (size_t i = 0; i < c.nlater; i++)
+		free(c.later[i]);
+	free(c.later);
 	free(dbpath);
 	store_user_close(&c.u);
 	ms_buf_deinit(&c.where);

@@ -87,15 +87,18 @@ static int read_rows(struct store_user *u, uint32_t src, const struct store_uids
 	return rc;
 }
 
-/* Link the file at path as uid of dst in du, copying it when it cannot be linked. */
-static int link_or_copy(struct store_user *du, const char *path, uint32_t dst, uint32_t uid,
-			struct ms_buf *why)
+/*
+ * Link the file at path as a new message of dst in du at *uid or the next
+ * free UID, copying it when it cannot be linked.
+ */
+static int link_or_copy(struct store_user *du, const char *path, uint32_t dst, uint32_t *uid,
+			uint64_t modseq, struct ms_buf *why)
 {
 	struct store *s = du->store;
 	struct store_stage *st = NULL;
 	char buf[65536];
 	ssize_t n;
-	int lr = store_message_link_txn(du, path, dst, uid, why), fd;
+	int lr = store_message_link_txn(du, path, dst, uid, modseq, why), fd;
 
 	if (lr <= 0)
 		return lr;
@@ -116,7 +119,7 @@ static int link_or_copy(struct store_user *du, const char *path, uint32_t dst, u
 		store_stage_free(&st);
 		return -1;
 	}
-	lr = store_message_link_txn(du, store_stage_path(st), dst, uid, why);
+	lr = store_message_link_txn(du, store_stage_path(st), dst, uid, modseq, why);
 	store_stage_free(&st);
 	if (lr == 1)
 		return store_fail(s, MS_E_TEMPFAIL, why, "cannot link into %s", du->msgdir);
@@ -154,13 +157,16 @@ static int insert_rows(struct store_user *su, uint32_t src, struct store_user *d
 		return store_fail(s, MS_E_OVERQUOTA, why, "the mailbox would hold too many messages");
 	ms_buf_init(&path);
 	for (size_t i = 0; i < rows->n; i++) {
+		uint32_t uid = next;
+
 		ms_buf_reset(&path);
 		store_user_message_path(su, src, rows->v[i].uid, &path);
-		rows->v[i].newuid = next + (uint32_t)i;
-		if (link_or_copy(du, path.data, dst, rows->v[i].newuid, why) < 0)
+		if (link_or_copy(du, path.data, dst, &uid, modseq, why) < 0)
 			goto fail;
+		rows->v[i].newuid = uid;
+		next = uid + 1;
 		linked++;
-		bucket[store_user_hash_bucket(rows->v[i].newuid)] = true;
+		bucket[store_user_hash_bucket(uid)] = true;
 	}
 	ms_buf_deinit(&path);
 	store_crashpoint("copy-after-link");
@@ -193,7 +199,7 @@ static int insert_rows(struct store_user *su, uint32_t src, struct store_user *d
 				   why);
 		if (st == NULL)
 			goto fail_nopath;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)next + (sqlite3_int64)rows->n);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)next);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)modseq);
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)rows->n);
 		sqlite3_bind_int64(st, 4, (sqlite3_int64)rows->bytes);
@@ -201,7 +207,7 @@ static int insert_rows(struct store_user *su, uint32_t src, struct store_user *d
 		sqlite3_bind_int64(st, 6, dst);
 		if (store_db_done(s, db, st, why) < 0)
 			goto fail_nopath;
-		store_user_note(du, STORE_NOTIFY_APPEND, dst, next + (uint32_t)rows->n - 1, modseq);
+		store_user_note(du, STORE_NOTIFY_APPEND, dst, next - 1, modseq);
 	}
 	return 0;
 fail:

@@ -257,12 +257,14 @@ int store_expunge_restore(struct store_user *u, uint32_t mailbox, const struct s
 		store_user_message_path(u, mailbox, list[i].uid, &path);
 		if (stat(path.data, &sb) < 0)
 			continue; /* already cleaned */
-		int lr = store_message_link_txn(u, path.data, to.id, next, why);
+		uint32_t use = next;
+		int lr = store_message_link_txn(u, path.data, to.id, &use, modseq, why);
 		if (lr != 0) {
 			if (lr == 1)
 				store_fail(s, MS_E_TEMPFAIL, why, "cannot link %s", path.data);
 			goto fail;
 		}
+		next = use;
 		if (store_message_sync_dir(u, to.id, next, why) < 0)
 			goto fail;
 		st = store_db_stmt(s, db,

@@ -107,27 +107,69 @@ int store_message_list(struct store_user *u, uint32_t mailbox, const struct stor
 	return 0;
 }
 
+/* Record a UID whose file is already there as expunged (see the header). */
+static int skip_uid(struct store_user *u, uint32_t mailbox, uint32_t uid, const char *path,
+		    uint64_t modseq, struct ms_buf *why)
+{
+	struct store *s = u->store;
+	struct store_db *db = store_user_db(u);
+	struct stat st;
+	sqlite3_stmt *sql;
+
+	sql = store_db_stmt(s, db,
+			    "INSERT OR IGNORE INTO expunged (mailbox, uid, modseq, size, expunged_at,"
+			    " purged) VALUES (?, ?, ?, ?, 0, 0)",
+			    why);
+	if (sql == NULL)
+		return -1;
+	sqlite3_bind_int64(sql, 1, mailbox);
+	sqlite3_bind_int64(sql, 2, uid);
+	sqlite3_bind_int64(sql, 3, (sqlite3_int64)modseq);
+	sqlite3_bind_int64(sql, 4, stat(path, &st) == 0 ? (sqlite3_int64)st.st_size : 0);
+	if (store_db_done(s, db, sql, why) < 0)
+		return -1;
+	if (sqlite3_changes(store_db_handle(db)) == 0)
+		return 0;
+	sql = store_db_stmt(s, db, "UPDATE mailbox SET expunged = expunged + 1 WHERE id = ?", why);
+	if (sql == NULL)
+		return -1;
+	sqlite3_bind_int64(sql, 1, mailbox);
+	return store_db_done(s, db, sql, why);
+}
+
 int store_message_link_txn(struct store_user *u, const char *from, uint32_t mailbox,
-			   uint32_t uid, struct ms_buf *why)
+			   uint32_t *uid_io, uint64_t modseq, struct ms_buf *why)
 {
 	struct store *s = u->store;
 	struct ms_buf path;
-	int rc = -1;
+	uint32_t uid = *uid_io;
+	int rc = -1, mkdirs = 0;
 
 	ms_buf_init(&path);
-	store_user_message_path(u, mailbox, uid, &path);
-	for (int attempt = 0; attempt < 3; attempt++) {
+	for (;;) {
+		if (uid == 0 || uid == UINT32_MAX) {
+			store_fail(s, MS_E_OVERQUOTA, why, "mailbox %u of %s has used every UID",
+				   mailbox, u->userid);
+			goto out;
+		}
+		ms_buf_reset(&path);
+		store_user_message_path(u, mailbox, uid, &path);
 		if (store_fault(STORE_FAULT_LINK)) {
 			store_fail_errno(s, errno, why, "cannot link %s", path.data);
 			goto out;
 		}
 		if (link(from, path.data) == 0) {
+			*uid_io = uid;
 			rc = 0;
 			goto out;
 		}
 		switch (errno) {
 		case ENOENT: {
 			/* The NN directory (or, after a crash, the mailbox's) is missing. */
+			if (mkdirs++ > 2) {
+				store_fail_errno(s, ENOENT, why, "cannot link %s to %s", from, path.data);
+				goto out;
+			}
 			char *dir = ms_xstrndup(path.data, (size_t)(strrchr(path.data, '/') - path.data));
 			int r = store_dir_make(s, dir, why);
 			free(dir);
@@ -136,12 +178,9 @@ int store_message_link_txn(struct store_user *u, const char *from, uint32_t mail
 			break;
 		}
 		case EEXIST:
-			/* Left by a transaction that never committed (its UID is not
-			 * below UIDNEXT): we hold the write lock, so it is nobody's. */
-			if (unlink(path.data) < 0 && errno != ENOENT) {
-				store_fail_errno(s, errno, why, "cannot replace %s", path.data);
+			if (skip_uid(u, mailbox, uid, path.data, modseq, why) < 0)
 				goto out;
-			}
+			uid++;
 			break;
 		case EXDEV:
 		case EMLINK:
@@ -153,7 +192,6 @@ int store_message_link_txn(struct store_user *u, const char *from, uint32_t mail
 			goto out;
 		}
 	}
-	store_fail(s, MS_E_TEMPFAIL, why, "cannot link %s to %s", from, path.data);
 out:
 	ms_buf_deinit(&path);
 	return rc;

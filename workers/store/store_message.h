@@ -42,14 +42,21 @@ int store_message_list(struct store_user *u, uint32_t mailbox, const struct stor
 /* ---- inside the library (in the caller's write transaction) ---- */
 
 /*
- * Link the file at from as message uid of mailbox (creating its NN
- * directory; replacing a leftover file of an uncommitted transaction).
+ * Link the file at from as a new message of mailbox, at UID *uid_io or,
+ * when a file is already there, at the next UID without one (creating the
+ * NN directory).  An existing file is never replaced: it belongs to a
+ * transaction that was cut short, possibly during its COMMIT, and SQLite
+ * may still recover that commit from its write-ahead log later (a process
+ * killed after writing the log but before updating its index).  Each UID
+ * skipped is recorded as expunged (with modseq, purged 0) in the caller's
+ * transaction, so whichever way the old transaction ends, index and files
+ * agree; cleanup removes the skipped file.  *uid_io is the UID used.
  * 0; 1 when from cannot be linked there (another file system, too many
  * links: copy it first); -1 on error.  The NN directory is not fsynced:
  * call store_message_sync_dir before commit.
  */
 int store_message_link_txn(struct store_user *u, const char *from, uint32_t mailbox,
-			   uint32_t uid, struct ms_buf *why);
+			   uint32_t *uid_io, uint64_t modseq, struct ms_buf *why);
 /* fsync the NN directory of uid in mailbox.  0 or -1. */
 int store_message_sync_dir(struct store_user *u, uint32_t mailbox, uint32_t uid,
 			   struct ms_buf *why);
