@@ -312,6 +312,17 @@ def test_mapping_file_without_the_image(instance, tmp_path):
     assert cp.returncode == 64
 
 
+def test_mapping_file_in_the_form_msconfig_exports(instance, tmp_path):
+    exported = tmp_path / "exported.txt"
+    script = tmp_path / "copy.sh"
+    script.write_text(f'cp "$1" "{exported}"\n')
+    instance.run("edit", "mappings", env={"EDITOR": f"sh {script}"})
+    for image in ([], ["-noimage_file", f"-mapping_file={exported}"]):
+        cp = imsimta(instance, "test", "-mapping", *image, "-table=PORT_ACCESS",
+                     "TCP|10.0.0.1|25|192.0.2.9|4000")
+        assert cp.stdout == "Output string: EXTERNAL\nOutput flags: [89]\n", image
+
+
 def test_mapping_loop_is_an_error_not_a_hang(instance, tmp_path):
     instance.run("edit", "mappings", env=editor(tmp_path, "LOOP\n  *  $0x$R\n"))
     cp = imsimta(instance, "test", "-mapping", "-table=LOOP", "a", check=False)

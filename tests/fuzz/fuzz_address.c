@@ -25,17 +25,17 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const unsigned flag_sets[] = {
-	MTA_ADDRESS_PATH | MTA_ADDRESS_NULL_OK,
-	MTA_ADDRESS_PATH | MTA_ADDRESS_UTF8 | MTA_ADDRESS_NO_DOMAIN_OK | MTA_ADDRESS_STRICT_LIMITS,
-	MTA_ADDRESS_LENIENT | MTA_ADDRESS_NO_DOMAIN_OK | MTA_ADDRESS_NULL_OK,
-	MTA_ADDRESS_LENIENT | MTA_ADDRESS_UTF8 | MTA_ADDRESS_NO_DOMAIN_OK,
-	0,
+    MTA_ADDRESS_PATH | MTA_ADDRESS_NULL_OK,
+    MTA_ADDRESS_PATH | MTA_ADDRESS_UTF8 | MTA_ADDRESS_NO_DOMAIN_OK | MTA_ADDRESS_STRICT_LIMITS,
+    MTA_ADDRESS_LENIENT | MTA_ADDRESS_NO_DOMAIN_OK | MTA_ADDRESS_NULL_OK,
+    MTA_ADDRESS_LENIENT | MTA_ADDRESS_UTF8 | MTA_ADDRESS_NO_DOMAIN_OK,
+    0,
 };
 
 static void fail(const char *what, const char *input, size_t size, const char *formatted)
 {
 	fprintf(stderr, "fuzz_address: %s\n  input: '%.*s'\n  formatted: '%s'\n", what, (int)size,
-		input, formatted ? formatted : "");
+	        input, formatted ? formatted : "");
 	abort();
 }
 
@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mta_address_format(&a, true, &out);
 		if (!a.null) {
 			unsigned f2 = MTA_ADDRESS_LENIENT | MTA_ADDRESS_NO_DOMAIN_OK |
-				      (flags & MTA_ADDRESS_UTF8);
+			              (flags & MTA_ADDRESS_UTF8);
 			if (mta_address_parse(out.data, out.len, f2, &b, &why) < 0)
 				fail("the canonical form does not parse", text, size, out.data);
 			ms_buf_reset(&out2);

@@ -27,8 +27,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static int routine(void *ctx, const char *image, const char *r, const char *arg,
-		   struct ms_buf *out, struct ms_buf *why)
+static int routine(void *ctx, const char *image, const char *r, const char *arg, struct ms_buf *out,
+                   struct ms_buf *why)
 {
 	(void)ctx;
 	(void)image;
@@ -51,7 +51,7 @@ static int lookup(void *ctx, const char *key, struct ms_buf *out, struct ms_buf 
 }
 
 static int domattr(void *ctx, const char *d, const char *attr, struct ms_buf *out,
-		   struct ms_buf *why)
+                   struct ms_buf *why)
 {
 	(void)ctx;
 	(void)why;
@@ -85,8 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(probe, text, plen);
 	probe[plen] = '\0';
 	ms_buf_init(&why);
-	if (nl != NULL &&
-	    mta_mapping_set_parse_text(set, nl + 1, size - plen - 1, &why) == 0) {
+	if (nl != NULL && mta_mapping_set_parse_text(set, nl + 1, size - plen - 1, &why) == 0) {
 		uint64_t in = plen > 0 ? mta_mapping_flag((char)(probe[0] & 0x7f)) : 0;
 		for (size_t i = 0; i < mta_mapping_set_count(set); i++) {
 			const char *table = mta_mapping_set_name(set, i);

@@ -14,11 +14,11 @@
 #include "mta_address.h"
 #include "tap.h"
 
-#define P MTA_ADDRESS_PATH
-#define NUL MTA_ADDRESS_NULL_OK
-#define NODOM MTA_ADDRESS_NO_DOMAIN_OK
-#define U8 MTA_ADDRESS_UTF8
-#define LEN MTA_ADDRESS_LENIENT
+#define P      MTA_ADDRESS_PATH
+#define NUL    MTA_ADDRESS_NULL_OK
+#define NODOM  MTA_ADDRESS_NO_DOMAIN_OK
+#define U8     MTA_ADDRESS_UTF8
+#define LEN    MTA_ADDRESS_LENIENT
 #define STRICT MTA_ADDRESS_STRICT_LIMITS
 
 struct ok_case {
@@ -28,45 +28,49 @@ struct ok_case {
 };
 
 static const struct ok_case ok_cases[] = {
-	/* RFC 5321 paths */
-	{"<user@example.com>", P, "user@example.com"},
-	{"<User.Name+tag@Example.COM>", P, "User.Name+tag@Example.COM"},
-	{"<>", P | NUL, ""},
-	{"<\"john doe\"@example.com>", P, "\"john doe\"@example.com"},
-	{"<\"a\\\"b\"@example.com>", P, "\"a\\\"b\"@example.com"},
-	{"<\"a\\\\b\"@x.org>", P, "\"a\\\\b\"@x.org"},
-	{"<\"plain\"@x.org>", P, "plain@x.org"},   /* quoting not needed: dropped */
-	{"<\"\"@x.org>", P, "\"\"@x.org"},          /* empty quoted local part */
-	{"<@a.example,@b.example:u@d.example>", P, "@a.example,@b.example:u@d.example"},
-	{"<@relay.example:u@d.example>", P, "@relay.example:u@d.example"},
-	{"<u@[192.0.2.1]>", P, "u@[192.0.2.1]"},
-	{"<u@[IPv6:2001:db8::1]>", P, "u@[IPv6:2001:db8::1]"},
-	{"<u@[ipv6:::1]>", P, "u@[ipv6:::1]"},
-	{"<u@[x-tag:some.thing]>", P, "u@[x-tag:some.thing]"},
-	{"<!#$%&'*+-/=?^_`{|}~@example.com>", P, "!#$%&'*+-/=?^_`{|}~@example.com"},
-	{"<a-b.c-d@x-y.example>", P, "a-b.c-d@x-y.example"},
-	{"<1@2.3>", P, "1@2.3"},
-	{"<postmaster>", P | NODOM, "postmaster"},
-	{"<Postmaster>", P | NODOM, "Postmaster"},
-	/* RFC 6531 */
-	{"<j\xc3\xb6rg@b\xc3\xbc" "cher.example>", P | U8, "j\xc3\xb6rg@b\xc3\xbc" "cher.example"},
-	{"<\"\xc3\xa9 t\xc3\xa9\"@x.example>", P | U8, "\"\xc3\xa9 t\xc3\xa9\"@x.example"},
-	/* bare addr-spec */
-	{"user@example.com", 0, "user@example.com"},
-	{"user", NODOM, "user"},
-	/* lenient (RFC 5322, what administrators type) */
-	{"John Doe <jdoe@example.com>", LEN, "jdoe@example.com"},
-	{"\"Doe, John\" <jdoe@example.com>", LEN, "jdoe@example.com"},
-	{"  jdoe@example.com  ", LEN, "jdoe@example.com"},
-	{"jdoe@example.com (John Doe)", LEN, "jdoe@example.com"},
-	{"jdoe (comment) @ (more (nested)) example.com", LEN, "jdoe@example.com"},
-	{"a.\"b\".c@x.org", LEN, "a.b.c@x.org"},
-	{"a.\"b c\"@x.org", LEN, "\"a.b c\"@x.org"},
-	{"<jdoe@example.com>", LEN, "jdoe@example.com"},
-	{"<>", LEN | NUL, ""},
-	{"x@under_score.example", LEN, "x@under_score.example"},
-	{"Name <@r.example:u@d.example>", LEN, "@r.example:u@d.example"},
-	{"\"tab\there\"@x.org", LEN, "\"tab\there\"@x.org"},
+    /* RFC 5321 paths */
+    {"<user@example.com>", P, "user@example.com"},
+    {"<User.Name+tag@Example.COM>", P, "User.Name+tag@Example.COM"},
+    {"<>", P | NUL, ""},
+    {"<\"john doe\"@example.com>", P, "\"john doe\"@example.com"},
+    {"<\"a\\\"b\"@example.com>", P, "\"a\\\"b\"@example.com"},
+    {"<\"a\\\\b\"@x.org>", P, "\"a\\\\b\"@x.org"},
+    {"<\"plain\"@x.org>", P, "plain@x.org"}, /* quoting not needed: dropped */
+    {"<\"\"@x.org>", P, "\"\"@x.org"},       /* empty quoted local part */
+    {"<@a.example,@b.example:u@d.example>", P, "@a.example,@b.example:u@d.example"},
+    {"<@relay.example:u@d.example>", P, "@relay.example:u@d.example"},
+    {"<u@[192.0.2.1]>", P, "u@[192.0.2.1]"},
+    {"<u@[IPv6:2001:db8::1]>", P, "u@[IPv6:2001:db8::1]"},
+    {"<u@[ipv6:::1]>", P, "u@[ipv6:::1]"},
+    {"<u@[x-tag:some.thing]>", P, "u@[x-tag:some.thing]"},
+    {"<!#$%&'*+-/=?^_`{|}~@example.com>", P, "!#$%&'*+-/=?^_`{|}~@example.com"},
+    {"<a-b.c-d@x-y.example>", P, "a-b.c-d@x-y.example"},
+    {"<1@2.3>", P, "1@2.3"},
+    {"<postmaster>", P | NODOM, "postmaster"},
+    {"<Postmaster>", P | NODOM, "Postmaster"},
+    /* RFC 6531 */
+    {"<j\xc3\xb6rg@b\xc3\xbc"
+     "cher.example>",
+     P | U8,
+     "j\xc3\xb6rg@b\xc3\xbc"
+     "cher.example"},
+    {"<\"\xc3\xa9 t\xc3\xa9\"@x.example>", P | U8, "\"\xc3\xa9 t\xc3\xa9\"@x.example"},
+    /* bare addr-spec */
+    {"user@example.com", 0, "user@example.com"},
+    {"user", NODOM, "user"},
+    /* lenient (RFC 5322, what administrators type) */
+    {"John Doe <jdoe@example.com>", LEN, "jdoe@example.com"},
+    {"\"Doe, John\" <jdoe@example.com>", LEN, "jdoe@example.com"},
+    {"  jdoe@example.com  ", LEN, "jdoe@example.com"},
+    {"jdoe@example.com (John Doe)", LEN, "jdoe@example.com"},
+    {"jdoe (comment) @ (more (nested)) example.com", LEN, "jdoe@example.com"},
+    {"a.\"b\".c@x.org", LEN, "a.b.c@x.org"},
+    {"a.\"b c\"@x.org", LEN, "\"a.b c\"@x.org"},
+    {"<jdoe@example.com>", LEN, "jdoe@example.com"},
+    {"<>", LEN | NUL, ""},
+    {"x@under_score.example", LEN, "x@under_score.example"},
+    {"Name <@r.example:u@d.example>", LEN, "@r.example:u@d.example"},
+    {"\"tab\there\"@x.org", LEN, "\"tab\there\"@x.org"},
 };
 
 struct bad_case {
@@ -76,44 +80,46 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
-	{"user@example.com", P, "enclosed in <>"},
-	{"<user@example.com", P, "enclosed in <>"},
-	{"<>", P, "<> not allowed"},
-	{"<user>", P, "no domain"},
-	{"<@a:user>", P | NODOM, "no domain"},
-	{"<user@>", P, "domain ends too early"},
-	{"<@user@example.com>", P, "source route"},
-	{"<a..b@x.org>", P, "local part"},
-	{"<.a@x.org>", P, "local part"},
-	{"<a.@x.org>", P, "local part"},
-	{"<a b@x.org>", P, "local part"},
-	{"<\"unterminated@x.org>", P, "unterminated quoted string"},
-	{"<\"a\"b@x.org>", P, "local part"},
-	{"<\"a\x01\"@x.org>", P, "invalid character 0x01"},
-	{"<a@-x.org>", P, "starts with '-'"},
-	{"<a@x-.org>", P, "ends with '-'"},
-	{"<a@x..org>", P, "empty label"},
-	{"<a@x.org.>", P, "empty label"},
-	{"<a@.x.org>", P, "domain"},
-	{"<a@x_y.org>", P, "domain"},
-	{"<a@[192.0.2.256]>", P, "invalid IPv4 address literal"},
-	{"<a@[1.2.3]>", P, "invalid IPv4 address literal"},
-	{"<a@[IPv6:zz::1]>", P, "invalid IPv6 address literal"},
-	{"<a@[IPv6:]>", P, "invalid IPv6"},
-	{"<a@[]>", P, "empty address literal"},
-	{"<a@[tag:]>", P, "invalid address literal"},
-	{"<a@[192.0.2.1>", P, "unterminated address literal"},
-	{"<a@x.org> ", P, "enclosed in <>"},
-	{"<a@x.org>x", LEN, "after the closing '>'"},
-	{"j\xc3\xb6rg@x.org", 0, "invalid character 0xc3"},
-	{"a@b\xc3\xbc" "cher.example", 0, "invalid character 0xc3"},
-	{"a\xff@x.org", U8, "not valid UTF-8"},
-	{"a@x.org\x00tail", 0, "NUL"},
-	{"", 0, "empty address"},
-	{"   ", LEN, "empty address"},
-	{"a (unterminated@x.org", LEN, "unterminated comment"},
-	{"Name <a@x.org", LEN, "without a closing"},
-	{"a@x.org@y.org", 0, "domain"},
+    {"user@example.com", P, "enclosed in <>"},
+    {"<user@example.com", P, "enclosed in <>"},
+    {"<>", P, "<> not allowed"},
+    {"<user>", P, "no domain"},
+    {"<@a:user>", P | NODOM, "no domain"},
+    {"<user@>", P, "domain ends too early"},
+    {"<@user@example.com>", P, "source route"},
+    {"<a..b@x.org>", P, "local part"},
+    {"<.a@x.org>", P, "local part"},
+    {"<a.@x.org>", P, "local part"},
+    {"<a b@x.org>", P, "local part"},
+    {"<\"unterminated@x.org>", P, "unterminated quoted string"},
+    {"<\"a\"b@x.org>", P, "local part"},
+    {"<\"a\x01\"@x.org>", P, "invalid character 0x01"},
+    {"<a@-x.org>", P, "starts with '-'"},
+    {"<a@x-.org>", P, "ends with '-'"},
+    {"<a@x..org>", P, "empty label"},
+    {"<a@x.org.>", P, "empty label"},
+    {"<a@.x.org>", P, "domain"},
+    {"<a@x_y.org>", P, "domain"},
+    {"<a@[192.0.2.256]>", P, "invalid IPv4 address literal"},
+    {"<a@[1.2.3]>", P, "invalid IPv4 address literal"},
+    {"<a@[IPv6:zz::1]>", P, "invalid IPv6 address literal"},
+    {"<a@[IPv6:]>", P, "invalid IPv6"},
+    {"<a@[]>", P, "empty address literal"},
+    {"<a@[tag:]>", P, "invalid address literal"},
+    {"<a@[192.0.2.1>", P, "unterminated address literal"},
+    {"<a@x.org> ", P, "enclosed in <>"},
+    {"<a@x.org>x", LEN, "after the closing '>'"},
+    {"j\xc3\xb6rg@x.org", 0, "invalid character 0xc3"},
+    {"a@b\xc3\xbc"
+     "cher.example",
+     0, "invalid character 0xc3"},
+    {"a\xff@x.org", U8, "not valid UTF-8"},
+    {"a@x.org\x00tail", 0, "NUL"},
+    {"", 0, "empty address"},
+    {"   ", LEN, "empty address"},
+    {"a (unterminated@x.org", LEN, "unterminated comment"},
+    {"Name <a@x.org", LEN, "without a closing"},
+    {"a@x.org@y.org", 0, "domain"},
 };
 
 static void check_ok(const struct ok_case *c)

@@ -302,7 +302,9 @@ static void test_scan(void)
 	o.ctx = &out;
 	memset(&st, 0, sizeof(st));
 	CHECK_INT(store_scan_partitions(f.s, NULL, NULL, &o, &st, &f.why), 0);
-	CHECK_CONTAINS(out.text.data, "user/joe: user directory not in the mailbox list");
+	/* With mail it is a problem; an empty user is what a cut-short creation leaves. */
+	CHECK_CONTAINS(out.text.data, "P user/kim: user directory not in the mailbox list");
+	CHECK_CONTAINS(out.text.data, "L user/joe: user directory not in the mailbox list");
 	CHECK_CONTAINS(out.text.data, "999.1.dead.tmp: stage file");
 	CHECK_CONTAINS(out.text.data, "old.1.1: files of a deleted user");
 	CHECK(strstr(out.text.data, store_stage_path(live)) == NULL);

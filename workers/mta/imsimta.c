@@ -39,33 +39,33 @@ static int verb_cnbuild(int argc, char **argv);
 static int verb_start(int argc, char **argv);
 
 static const struct verb verbs[] = {
-	{"version", verb_version, "version", NULL},
-	{"test", imsimta_test,
-	 "test -rewrite [-debug] [-from=ADDRESS] [-source_channel=CH] "
-	 "[-destination_channel=CH] [-mtpriority=N] [ADDRESS...]",
-	 NULL},
-	{"test", imsimta_test,
-	 "test -mapping [-table=NAME] [-flags=LETTERS] [-noimage_file] [-mapping_file=FILE] "
-	 "[INPUT]",
-	 NULL},
-	{"cnbuild", verb_cnbuild, "cnbuild", NULL},
-	{"start", verb_start, "start [COMPONENT]", NULL},
-	{"stop", NULL, "stop [COMPONENT]", "stop-msg"},
-	{"restart", NULL, "restart [dispatcher|job_controller]", "stop-msg and start-msg"},
-	{"refresh", NULL, "refresh [COMPONENT]", NULL},
-	{"qm", NULL, "qm [COMMAND]", NULL},
-	{"counters", NULL, "counters -show", NULL},
-	{"purge", NULL, "purge", NULL},
-	{"process", NULL, "process", NULL},
-	{"qclean", NULL, "qclean", NULL},
-	{"return", NULL, "return", NULL},
-	{"submit", NULL, "submit", NULL},
-	{"find", NULL, "find", NULL},
-	{"view", NULL, "view", NULL},
-	{"chbuild", NULL, "chbuild", NULL},
-	{"crdb", NULL, "crdb", NULL},
-	{"dirsync", NULL, "dirsync", NULL},
-	{NULL, NULL, NULL, NULL},
+    {"version", verb_version, "version", NULL},
+    {"test", imsimta_test,
+     "test -rewrite [-debug] [-from=ADDRESS] [-source_channel=CH] "
+     "[-destination_channel=CH] [-mtpriority=N] [ADDRESS...]",
+     NULL},
+    {"test", imsimta_test,
+     "test -mapping [-table=NAME] [-flags=LETTERS] [-noimage_file] [-mapping_file=FILE] "
+     "[INPUT]",
+     NULL},
+    {"cnbuild", verb_cnbuild, "cnbuild", NULL},
+    {"start", verb_start, "start [COMPONENT]", NULL},
+    {"stop", NULL, "stop [COMPONENT]", "stop-msg"},
+    {"restart", NULL, "restart [dispatcher|job_controller]", "stop-msg and start-msg"},
+    {"refresh", NULL, "refresh [COMPONENT]", NULL},
+    {"qm", NULL, "qm [COMMAND]", NULL},
+    {"counters", NULL, "counters -show", NULL},
+    {"purge", NULL, "purge", NULL},
+    {"process", NULL, "process", NULL},
+    {"qclean", NULL, "qclean", NULL},
+    {"return", NULL, "return", NULL},
+    {"submit", NULL, "submit", NULL},
+    {"find", NULL, "find", NULL},
+    {"view", NULL, "view", NULL},
+    {"chbuild", NULL, "chbuild", NULL},
+    {"crdb", NULL, "crdb", NULL},
+    {"dirsync", NULL, "dirsync", NULL},
+    {NULL, NULL, NULL, NULL},
 };
 
 static void usage(FILE *f)
@@ -81,9 +81,10 @@ void imsimta_warn_stale(void)
 	struct mc_repo *repo = mc_repo_open(NULL);
 	if (mc_repo_stale(repo))
 		fprintf(stderr,
-			IMSIMTA_PROG ": warning: %s (not compiled): the servers still use the older "
-				     "compiled configuration; run `" IMSIMTA_PROG " cnbuild`\n",
-			mc_repo_path(repo, "config.xml"));
+		        IMSIMTA_PROG
+		        ": warning: %s (not compiled): the servers still use the older "
+		        "compiled configuration; run `" IMSIMTA_PROG " cnbuild`\n",
+		        mc_repo_path(repo, "config.xml"));
 	mc_repo_close(&repo);
 }
 
@@ -147,17 +148,18 @@ static int verb_start(int argc, char **argv)
 		for (const char *const *o = obsolete_start; *o != NULL; o++) {
 			if (strcmp(argv[1], *o) == 0) {
 				fprintf(stderr,
-					IMSIMTA_PROG ": warning: `" IMSIMTA_PROG " start %s` is "
-						     "obsolete: the dispatcher starts the SMTP and LMTP "
-						     "servers; use `start-msg dispatcher`.  Nothing was "
-						     "started.\n",
-					argv[1]);
+				        IMSIMTA_PROG
+				        ": warning: `" IMSIMTA_PROG " start %s` is "
+				        "obsolete: the dispatcher starts the SMTP and LMTP "
+				        "servers; use `start-msg dispatcher`.  Nothing was "
+				        "started.\n",
+				        argv[1]);
 				return IMSIMTA_FAIL;
 			}
 		}
 	}
 	fprintf(stderr,
-		IMSIMTA_PROG ": start is not available yet; start-msg starts the servers\n");
+	        IMSIMTA_PROG ": start is not available yet; start-msg starts the servers\n");
 	return IMSIMTA_UNAVAILABLE;
 }
 
@@ -180,7 +182,7 @@ int main(int argc, char **argv)
 		if (v->run != NULL)
 			return v->run(argc - 1, argv + 1);
 		fprintf(stderr, IMSIMTA_PROG ": %s is not available yet%s%s\n", v->name,
-			v->instead ? "; use " : "", v->instead ? v->instead : "");
+		        v->instead ? "; use " : "", v->instead ? v->instead : "");
 		return IMSIMTA_UNAVAILABLE;
 	}
 	fprintf(stderr, IMSIMTA_PROG ": unknown verb '%s'\n", argv[1]);

@@ -9,7 +9,7 @@
 /* Exit statuses (sysexits). */
 enum imsimta_exit {
 	IMSIMTA_OK = 0,
-	IMSIMTA_FAIL = 1,      /* the test found a problem (unroutable address ...) */
+	IMSIMTA_FAIL = 1, /* the test found a problem (unroutable address ...) */
 	IMSIMTA_USAGE = 64,
 	IMSIMTA_UNAVAILABLE = 69,
 	IMSIMTA_CONFIG = 78,

@@ -75,7 +75,7 @@ static int load(struct loaded *l, bool rewrite)
 	ms_buf_init(&why);
 	if (ms_conf_load_default(&l->conf, &why) < 0) {
 		fprintf(stderr, IMSIMTA_PROG ": cannot read the compiled configuration: %s\n",
-			why.data);
+		        why.data);
 		ret = -1;
 	} else if (mta_mapping_set_load(l->conf, &l->maps, &why) < 0) {
 		fprintf(stderr, IMSIMTA_PROG ": %s\n", why.data);
@@ -117,9 +117,9 @@ static void field(const char *name, const char *value)
 }
 
 /* One form of the address; prints its line and returns the result status. */
-static int one_form(struct loaded *l, const struct rw_opts *o, const char *address,
-		    bool header, bool backward, const char *dest, struct mta_rewrite_result *r,
-		    struct ms_buf *why)
+static int one_form(struct loaded *l, const struct rw_opts *o, const char *address, bool header,
+                    bool backward, const char *dest, struct mta_rewrite_result *r,
+                    struct ms_buf *why)
 {
 	struct ms_buf trace;
 	struct mta_rewrite_ctx ctx = {0};
@@ -134,8 +134,8 @@ static int one_form(struct loaded *l, const struct rw_opts *o, const char *addre
 	ctx.trace = o->debug ? &trace : NULL;
 	int rc = mta_rewrite_address(l->rw, address, &ctx, r, why);
 	if (o->debug) {
-		printf("%s %s address:\n%s", header ? "Header" : "Envelope", backward ? "From:" : "To:",
-		       trace.data);
+		printf("%s %s address:\n%s", header ? "Header" : "Envelope",
+		       backward ? "From:" : "To:", trace.data);
 	}
 	ms_buf_deinit(&trace);
 	return rc;
@@ -143,7 +143,7 @@ static int one_form(struct loaded *l, const struct rw_opts *o, const char *addre
 
 /* An access table check of the routed address, printed when the table exists. */
 static void access_line(struct loaded *l, const char *table, const char *src, const char *from,
-			const char *dst, const char *to)
+                        const char *dst, const char *to)
 {
 	struct ms_buf probe, why, line;
 	struct mta_mapping_result res;
@@ -164,11 +164,11 @@ static void access_line(struct loaded *l, const char *table, const char *src, co
 			const char *x = mta_access_arg(&v, 'X');
 			const char *n = mta_access_arg(&v, 'N');
 			ms_buf_setf(&line, "rejected%s%s: %s", x ? " " : "", x ? x : "",
-				    n && *n ? n : "(no text)");
+			            n && *n ? n : "(no text)");
 		} else {
 			ms_buf_setf(&line, "%s (probe %s)",
-				    v.decision == MTA_ACCESS_ALLOW ? "allowed" : "no entry applies",
-				    probe.data);
+			            v.decision == MTA_ACCESS_ALLOW ? "allowed" : "no entry applies",
+			            probe.data);
 		}
 		mta_access_verdict_deinit(&v);
 	}
@@ -191,8 +191,8 @@ static int rewrite_one(struct loaded *l, const struct rw_opts *o, const char *ad
 	ms_buf_init(&kw);
 	int rc_to = one_form(l, o, address, false, false, o->dest_channel, &to_env, &why_to);
 	const char *dest = o->dest_channel ? o->dest_channel
-			   : rc_to == 0    ? to_env.channel->name
-					   : NULL;
+	                   : rc_to == 0    ? to_env.channel->name
+	                                   : NULL;
 
 	if (rc_to == 0) {
 		field("forward channel", to_env.channel->name);
@@ -221,7 +221,7 @@ static int rewrite_one(struct loaded *l, const struct rw_opts *o, const char *ad
 
 	if (rc_to == 0)
 		ms_buf_setf(&line, "%s (route (%s,%s))", to_env.address, to_env.route_host,
-			    to_env.route_host);
+		            to_env.route_host);
 	else
 		ms_buf_setf(&line, "*ERROR* %s", why_to.data);
 	field("envelope To: address", line.data);
@@ -235,8 +235,8 @@ static int rewrite_one(struct loaded *l, const struct rw_opts *o, const char *ad
 	struct ms_buf err;
 	ms_buf_init(&err);
 	if (mta_address_parse(address, strlen(address),
-			      MTA_ADDRESS_LENIENT | MTA_ADDRESS_NO_DOMAIN_OK | MTA_ADDRESS_UTF8, &a,
-			      &err) == 0) {
+	                      MTA_ADDRESS_LENIENT | MTA_ADDRESS_NO_DOMAIN_OK | MTA_ADDRESS_UTF8, &a,
+	                      &err) == 0) {
 		ms_buf_reset(&line);
 		mta_address_local_format(a.local, &line);
 		field("name", "");
@@ -329,12 +329,14 @@ static int test_rewrite(int argc, char **argv)
 			char *end;
 			long p = strtol(v, &end, 10);
 			if (*v == '\0' || *end != '\0' || p < -9 || p > 9) {
-				fprintf(stderr, IMSIMTA_PROG ": -mtpriority takes a number from -9 to 9\n");
+				fprintf(stderr,
+				        IMSIMTA_PROG ": -mtpriority takes a number from -9 to 9\n");
 				return IMSIMTA_USAGE;
 			}
 			o.mtpriority = (int)p;
 		} else {
-			fprintf(stderr, IMSIMTA_PROG ": test -rewrite: unknown option %s\n", argv[i]);
+			fprintf(stderr, IMSIMTA_PROG ": test -rewrite: unknown option %s\n",
+			        argv[i]);
 			return IMSIMTA_USAGE;
 		}
 	}
@@ -342,7 +344,8 @@ static int test_rewrite(int argc, char **argv)
 	if (load(&l, true) < 0)
 		return IMSIMTA_CONFIG;
 	if (o.source_channel != NULL && mta_channel_find(l.channels, o.source_channel) == NULL)
-		fprintf(stderr, IMSIMTA_PROG ": warning: there is no channel %s\n", o.source_channel);
+		fprintf(stderr, IMSIMTA_PROG ": warning: there is no channel %s\n",
+		        o.source_channel);
 	if (i < argc) {
 		for (; i < argc; i++) {
 			if (rewrite_one(&l, &o, argv[i]) != IMSIMTA_OK)
@@ -366,7 +369,7 @@ static int test_rewrite(int argc, char **argv)
 /* ---- test -mapping ---- */
 
 static void map_one(const struct mta_mapping_set *set, const char *table, const char *input,
-		    uint64_t flags, int *ret)
+                    uint64_t flags, int *ret)
 {
 	struct mta_mapping_result r;
 	struct ms_buf why, fl;
@@ -415,13 +418,14 @@ static int test_mapping(int argc, char **argv)
 		} else if (opt_value(argc, argv, &i, "-flags", &v)) {
 			flags_text = v;
 		} else {
-			fprintf(stderr, IMSIMTA_PROG ": test -mapping: unknown option %s\n", argv[i]);
+			fprintf(stderr, IMSIMTA_PROG ": test -mapping: unknown option %s\n",
+			        argv[i]);
 			return IMSIMTA_USAGE;
 		}
 	}
 	if (i + 1 < argc) {
 		fprintf(stderr, IMSIMTA_PROG ": test -mapping takes one input string at most "
-				"(quote it)\n");
+		                             "(quote it)\n");
 		return IMSIMTA_USAGE;
 	}
 	/* -flags=(a,b,c) or -flags=abc */
@@ -447,9 +451,9 @@ static int test_mapping(int argc, char **argv)
 	} else {
 		struct ms_buf text;
 		if (file == NULL) {
-			fprintf(stderr,
-				IMSIMTA_PROG ": -noimage_file needs -mapping_file=FILE (the mappings "
-					     "in the `msconfig edit mappings` form)\n");
+			fprintf(stderr, IMSIMTA_PROG
+			        ": -noimage_file needs -mapping_file=FILE (the mappings "
+			        "in the `msconfig edit mappings` form)\n");
 			ret = IMSIMTA_USAGE;
 			goto out;
 		}
@@ -507,7 +511,7 @@ int imsimta_test(int argc, char **argv)
 		}
 	}
 	fprintf(stderr, "usage: " IMSIMTA_PROG " test -rewrite [OPTIONS] [ADDRESS...]\n"
-			"       " IMSIMTA_PROG " test -mapping [-table=NAME] [-flags=LETTERS] "
-			"[-noimage_file -mapping_file=FILE] [INPUT]\n");
+	                "       " IMSIMTA_PROG " test -mapping [-table=NAME] [-flags=LETTERS] "
+	                "[-noimage_file -mapping_file=FILE] [INPUT]\n");
 	return IMSIMTA_USAGE;
 }

@@ -31,7 +31,7 @@ void mta_access_probe_port(const struct mta_access_conn *c, struct ms_buf *out)
 }
 
 void mta_access_probe_send(const char *src_channel, const char *from, const char *dst_channel,
-			   const char *to, struct ms_buf *out)
+                           const char *to, struct ms_buf *out)
 {
 	ms_buf_reset(out);
 	ms_buf_puts(out, src_channel != NULL ? src_channel : "");
@@ -43,8 +43,8 @@ void mta_access_probe_send(const char *src_channel, const char *from, const char
 }
 
 void mta_access_probe_mail(const struct mta_access_conn *c, const char *app_info,
-			   const char *src_channel, const char *from, const char *dst_channel,
-			   const char *to, struct ms_buf *out)
+                           const char *src_channel, const char *from, const char *dst_channel,
+                           const char *to, struct ms_buf *out)
 {
 	ms_buf_reset(out);
 	conn_fields(c, out);
@@ -57,8 +57,8 @@ void mta_access_probe_mail(const struct mta_access_conn *c, const char *app_info
 }
 
 void mta_access_probe_from(const struct mta_access_conn *c, const char *app_info,
-			   const char *src_channel, const char *from, const char *auth_sender,
-			   struct ms_buf *out)
+                           const char *src_channel, const char *from, const char *auth_sender,
+                           struct ms_buf *out)
 {
 	ms_buf_reset(out);
 	conn_fields(c, out);

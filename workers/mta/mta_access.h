@@ -58,13 +58,13 @@ struct mta_access_conn {
 /* Each function replaces out's contents with the probe.  NULL fields are empty. */
 void mta_access_probe_port(const struct mta_access_conn *c, struct ms_buf *out);
 void mta_access_probe_send(const char *src_channel, const char *from, const char *dst_channel,
-			   const char *to, struct ms_buf *out);
+                           const char *to, struct ms_buf *out);
 void mta_access_probe_mail(const struct mta_access_conn *c, const char *app_info,
-			   const char *src_channel, const char *from, const char *dst_channel,
-			   const char *to, struct ms_buf *out);
+                           const char *src_channel, const char *from, const char *dst_channel,
+                           const char *to, struct ms_buf *out);
 void mta_access_probe_from(const struct mta_access_conn *c, const char *app_info,
-			   const char *src_channel, const char *from, const char *auth_sender,
-			   struct ms_buf *out);
+                           const char *src_channel, const char *from, const char *auth_sender,
+                           struct ms_buf *out);
 
 enum mta_access_decision {
 	MTA_ACCESS_NOMATCH = 0, /* no entry applied: the default (allow) applies */
@@ -74,15 +74,15 @@ enum mta_access_decision {
 
 /* The argument flags, in reading order (see above). */
 #define MTA_ACCESS_ARG_FLAGS "JKI<>DTASXN"
-#define MTA_ACCESS_NARGS 11
+#define MTA_ACCESS_NARGS     11
 
 struct mta_access_verdict {
 	enum mta_access_decision decision;
-	bool discard;          /* $B */
-	bool hold;             /* $H */
-	uint64_t flags;        /* all output flags */
+	bool discard;                 /* $B */
+	bool hold;                    /* $H */
+	uint64_t flags;               /* all output flags */
 	char *args[MTA_ACCESS_NARGS]; /* by position in MTA_ACCESS_ARG_FLAGS; NULL when unset */
-	char *string;          /* the whole output string */
+	char *string;                 /* the whole output string */
 };
 
 /*

@@ -120,15 +120,19 @@ static int quoted_string(struct cur *c, struct ms_buf *out)
 				return -1;
 			}
 			unsigned char q = (unsigned char)c->p[1];
-			if ((q < 32 && !(lenient(c) && q == '\t')) || q == 127 || (q >= 0x80 && !utf8(c))) {
-				ms_buf_setf(c->why, "invalid character after a backslash in a quoted string");
+			if ((q < 32 && !(lenient(c) && q == '\t')) || q == 127 ||
+			    (q >= 0x80 && !utf8(c))) {
+				ms_buf_setf(
+				    c->why,
+				    "invalid character after a backslash in a quoted string");
 				return -1;
 			}
 			ms_buf_putc(out, (char)q);
 			c->p += 2;
 			continue;
 		}
-		if ((ch < 32 && !(lenient(c) && ch == '\t')) || ch == 127 || (ch >= 0x80 && !utf8(c))) {
+		if ((ch < 32 && !(lenient(c) && ch == '\t')) || ch == 127 ||
+		    (ch >= 0x80 && !utf8(c))) {
 			ms_buf_setf(c->why, "invalid character 0x%02x in a quoted string", ch);
 			return -1;
 		}
@@ -155,7 +159,7 @@ static void bad_char(struct cur *c, const char *where)
 		ms_buf_setf(c->why, "%s ends too early", where);
 	else if ((unsigned char)*c->p < 32 || (unsigned char)*c->p >= 127)
 		ms_buf_setf(c->why, "invalid character 0x%02x in the %s", (unsigned char)*c->p,
-			    where);
+		            where);
 	else
 		ms_buf_setf(c->why, "invalid character '%c' in the %s", *c->p, where);
 }
@@ -304,7 +308,8 @@ int mta_address_domain_check(const char *d, size_t len, unsigned flags, struct m
 				return -1;
 			}
 			if (d[i - 1] == '-') {
-				ms_buf_setf(why, "a label of domain '%.*s' ends with '-'", (int)len, d);
+				ms_buf_setf(why, "a label of domain '%.*s' ends with '-'", (int)len,
+				            d);
 				return -1;
 			}
 			label = 0;
@@ -314,8 +319,8 @@ int mta_address_domain_check(const char *d, size_t len, unsigned flags, struct m
 			/* fine */
 		} else if (ch == '-') {
 			if (label == 0) {
-				ms_buf_setf(why, "a label of domain '%.*s' starts with '-'", (int)len,
-					    d);
+				ms_buf_setf(why, "a label of domain '%.*s' starts with '-'",
+				            (int)len, d);
 				return -1;
 			}
 		} else {
@@ -352,7 +357,7 @@ static int domain(struct cur *c, char **r)
 	} else {
 		while (c->p < c->end &&
 		       (is_letdig((unsigned char)*c->p) || *c->p == '-' || *c->p == '.' ||
-			*c->p == '_' || (unsigned char)*c->p >= 0x80))
+		        *c->p == '_' || (unsigned char)*c->p >= 0x80))
 			c->p++;
 	}
 	if (c->p == s) {
@@ -475,7 +480,7 @@ static const char *find_angle(const char *p, const char *end)
 }
 
 int mta_address_parse(const char *text, size_t len, unsigned flags, struct mta_address *a,
-		      struct ms_buf *why)
+                      struct ms_buf *why)
 {
 	struct cur c = {text, text + len, flags, why};
 	const char *open = NULL;

@@ -50,13 +50,13 @@ enum mta_address_flag {
 };
 
 struct mta_address {
-	char **route;   /* source-route hosts without '@', nroute of them, or NULL */
+	char **route; /* source-route hosts without '@', nroute of them, or NULL */
 	size_t nroute;
-	char *local;    /* unquoted local part; "" for the null path */
-	char *domain;   /* as written, "[...]" for literals; NULL when none */
-	bool literal;   /* domain is an address literal */
-	bool quoted;    /* the local part was written as a quoted string */
-	bool null;      /* "<>" */
+	char *local;  /* unquoted local part; "" for the null path */
+	char *domain; /* as written, "[...]" for literals; NULL when none */
+	bool literal; /* domain is an address literal */
+	bool quoted;  /* the local part was written as a quoted string */
+	bool null;    /* "<>" */
 };
 
 /*
@@ -64,7 +64,7 @@ struct mta_address {
  * mta_address_deinit), or -1 with why set and *a zeroed.
  */
 int mta_address_parse(const char *text, size_t len, unsigned flags, struct mta_address *a,
-		      struct ms_buf *why);
+                      struct ms_buf *why);
 void mta_address_deinit(struct mta_address *a);
 
 /* True when s[0..len) is an RFC 5322 dot-atom (UTF-8 atext when utf8). */
@@ -74,8 +74,7 @@ bool mta_address_dot_atom(const char *s, size_t len, bool utf8);
  * Check a domain ("host.example.com", "[192.0.2.1]", "[IPv6:::1]").
  * flags: MTA_ADDRESS_UTF8 and MTA_ADDRESS_LENIENT count.  0 or -1 with why.
  */
-int mta_address_domain_check(const char *domain, size_t len, unsigned flags,
-			     struct ms_buf *why);
+int mta_address_domain_check(const char *domain, size_t len, unsigned flags, struct ms_buf *why);
 
 /* Append local in canonical form: a dot-atom as is, else a quoted string. */
 void mta_address_local_format(const char *local, struct ms_buf *out);

@@ -64,7 +64,7 @@ static char *group_of(enum ms_opt opt)
 }
 
 int mta_channel_table_load(const struct ms_conf *conf, struct mta_channel_table **t_r,
-			   struct ms_buf *why)
+                           struct ms_buf *why)
 {
 	struct mta_channel_table *t = ms_xcalloc(1, sizeof(*t));
 	char *group = group_of(MS_OPT_CHANNEL_OFFICIAL_HOST_NAME);
@@ -92,7 +92,7 @@ int mta_channel_table_load(const struct ms_conf *conf, struct mta_channel_table 
 			struct mta_channel *ch = &t->v[t->n++];
 			ch->name = names[i];
 			ch->official_host =
-				ms_conf_named_str(conf, MS_OPT_CHANNEL_OFFICIAL_HOST_NAME, names[i]);
+			    ms_conf_named_str(conf, MS_OPT_CHANNEL_OFFICIAL_HOST_NAME, names[i]);
 			if (ch->official_host != NULL && *ch->official_host == '\0')
 				ch->official_host = NULL;
 			if (is_def) {
@@ -100,20 +100,22 @@ int mta_channel_table_load(const struct ms_conf *conf, struct mta_channel_table 
 				continue;
 			}
 			if (ch->official_host == NULL) {
-				ms_buf_printf(&t->warnings,
-					      "channel %s has no official host name: no rewrite rule "
-					      "can route to it\n",
-					      ch->name);
+				ms_buf_printf(
+				    &t->warnings,
+				    "channel %s has no official host name: no rewrite rule "
+				    "can route to it\n",
+				    ch->name);
 				continue;
 			}
 			for (size_t j = 0; j + 1 < t->n; j++) {
 				const struct mta_channel *o = &t->v[j];
 				if (o != t->defaults && o->official_host != NULL &&
 				    strcasecmp(o->official_host, ch->official_host) == 0) {
-					ms_buf_printf(&t->warnings,
-						      "channels %s and %s have the same official host "
-						      "name %s: %s is used\n",
-						      o->name, ch->name, ch->official_host, o->name);
+					ms_buf_printf(
+					    &t->warnings,
+					    "channels %s and %s have the same official host "
+					    "name %s: %s is used\n",
+					    o->name, ch->name, ch->official_host, o->name);
 					break;
 				}
 			}
@@ -153,8 +155,7 @@ const struct mta_channel *mta_channel_find(const struct mta_channel_table *t, co
 	return NULL;
 }
 
-const struct mta_channel *mta_channel_by_host(const struct mta_channel_table *t,
-					      const char *host)
+const struct mta_channel *mta_channel_by_host(const struct mta_channel_table *t, const char *host)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		const struct mta_channel *ch = &t->v[i];
@@ -177,7 +178,7 @@ const char *mta_channel_table_warnings(const struct mta_channel_table *t)
 
 /* The channel's own value: NULL when absent or equal to the schema default. */
 static const char *own(const struct mta_channel_table *t, const struct mta_channel *ch,
-		       enum ms_opt opt)
+                       enum ms_opt opt)
 {
 	const char *v = ms_conf_named_str(t->conf, opt, ch->name);
 	const char *def = ms_optdefs[opt].defval;
@@ -188,7 +189,7 @@ static const char *own(const struct mta_channel_table *t, const struct mta_chann
 
 /* Does the channel set opt or another member of its exclusive family? */
 static bool family_set(const struct mta_channel_table *t, const struct mta_channel *ch,
-		       enum ms_opt opt)
+                       enum ms_opt opt)
 {
 	const char *fam = ms_optdefs[opt].exclusive;
 	if (own(t, ch, opt) != NULL)
@@ -205,7 +206,7 @@ static bool family_set(const struct mta_channel_table *t, const struct mta_chann
 }
 
 const char *mta_channel_get(const struct mta_channel_table *t, const struct mta_channel *ch,
-			    enum ms_opt opt)
+                            enum ms_opt opt)
 {
 	const char *v = own(t, ch, opt);
 	if (v != NULL)
@@ -219,7 +220,7 @@ const char *mta_channel_get(const struct mta_channel_table *t, const struct mta_
 }
 
 bool mta_channel_flag(const struct mta_channel_table *t, const struct mta_channel *ch,
-		      enum ms_opt opt)
+                      enum ms_opt opt)
 {
 	return mta_channel_get(t, ch, opt) != NULL;
 }
@@ -240,7 +241,7 @@ static void put_value(struct ms_buf *out, const char *v)
 }
 
 void mta_channel_keywords(const struct mta_channel_table *t, const struct mta_channel *ch,
-			  bool with_defaults, struct ms_buf *out)
+                          bool with_defaults, struct ms_buf *out)
 {
 	ms_buf_puts(out, ch->name);
 	for (size_t i = 0; i < t->nkw; i++) {

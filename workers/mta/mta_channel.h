@@ -26,7 +26,7 @@ struct ms_buf;
 struct ms_conf;
 
 /* The name of the local channel and of the defaults pseudo-channel. */
-#define MTA_CHANNEL_LOCAL "l"
+#define MTA_CHANNEL_LOCAL    "l"
 #define MTA_CHANNEL_DEFAULTS "defaults"
 
 struct mta_channel {
@@ -44,7 +44,7 @@ struct mta_channel_table;
  * (mta_channel_table_warnings).  Returns 0, or -1 with why.
  */
 int mta_channel_table_load(const struct ms_conf *conf, struct mta_channel_table **t_r,
-			   struct ms_buf *why);
+                           struct ms_buf *why);
 void mta_channel_table_free(struct mta_channel_table **t);
 
 size_t mta_channel_count(const struct mta_channel_table *t);
@@ -52,8 +52,7 @@ const struct mta_channel *mta_channel_at(const struct mta_channel_table *t, size
 /* By name (exact, as channel names are case-sensitive queue names). */
 const struct mta_channel *mta_channel_find(const struct mta_channel_table *t, const char *name);
 /* By official host name, without regard to case. */
-const struct mta_channel *mta_channel_by_host(const struct mta_channel_table *t,
-					      const char *host);
+const struct mta_channel *mta_channel_by_host(const struct mta_channel_table *t, const char *host);
 /* The local channel l, or NULL when the configuration has none. */
 const struct mta_channel *mta_channel_local(const struct mta_channel_table *t);
 
@@ -63,9 +62,9 @@ const struct mta_channel *mta_channel_local(const struct mta_channel_table *t);
  * channel sets it.
  */
 const char *mta_channel_get(const struct mta_channel_table *t, const struct mta_channel *ch,
-			    enum ms_opt opt);
+                            enum ms_opt opt);
 bool mta_channel_flag(const struct mta_channel_table *t, const struct mta_channel *ch,
-		      enum ms_opt opt);
+                      enum ms_opt opt);
 
 /*
  * Append the channel's keywords as the first line of its legacy block
@@ -74,7 +73,7 @@ bool mta_channel_flag(const struct mta_channel_table *t, const struct mta_channe
  * the defaults channel.
  */
 void mta_channel_keywords(const struct mta_channel_table *t, const struct mta_channel *ch,
-			  bool with_defaults, struct ms_buf *out);
+                          bool with_defaults, struct ms_buf *out);
 
 /* Warnings of the load, one per line ("" when none). */
 const char *mta_channel_table_warnings(const struct mta_channel_table *t);

@@ -45,8 +45,8 @@ struct tok {
 	enum tok_kind kind;
 	char *text; /* T_TEXT; T_CALL: the table name */
 	size_t len;
-	int n;          /* T_SUBST index, T_CASE mode, T_PROB percent, T_CONTROL letter */
-	uint64_t flag;  /* T_FLAG, T_TEST_* */
+	int n;         /* T_SUBST index, T_CASE mode, T_PROB percent, T_CONTROL letter */
+	uint64_t flag; /* T_FLAG, T_TEST_* */
 	struct tmpl *arg;
 };
 
@@ -157,7 +157,7 @@ static void tmpl_text(struct tmpl *t, const char *s, size_t n)
 }
 
 static int tmpl_compile(const char *s, size_t len, int depth, struct tmpl **t_r,
-			struct ms_buf *why);
+                        struct ms_buf *why);
 
 /*
  * Where the argument that starts at s[i] ends: the first close character
@@ -177,8 +177,7 @@ static size_t find_close(const char *s, size_t len, size_t i, char close)
 	return len;
 }
 
-static int tmpl_compile(const char *s, size_t len, int depth, struct tmpl **t_r,
-			struct ms_buf *why)
+static int tmpl_compile(const char *s, size_t len, int depth, struct tmpl **t_r, struct ms_buf *why)
 {
 	struct tmpl *t = ms_xcalloc(1, sizeof(*t));
 
@@ -202,8 +201,16 @@ static int tmpl_compile(const char *s, size_t len, int depth, struct tmpl **t_r,
 		char e = s[i + 1];
 		struct tok *k;
 		switch (e) {
-		case '0': case '1': case '2': case '3': case '4':
-		case '5': case '6': case '7': case '8': case '9':
+		case '0':
+		case '1':
+		case '2':
+		case '3':
+		case '4':
+		case '5':
+		case '6':
+		case '7':
+		case '8':
+		case '9':
 			k = tmpl_add(t, T_SUBST);
 			k->n = e - '0';
 			i += 2;
@@ -248,22 +255,31 @@ static int tmpl_compile(const char *s, size_t len, int depth, struct tmpl **t_r,
 		case ']':
 		case '{':
 		case '}': {
-			char close = e == '|' ? '|' : e == '[' ? ']' : e == ']' ? '[' : e == '{' ? '}' : '{';
+			char close = e == '|'   ? '|'
+			             : e == '[' ? ']'
+			             : e == ']' ? '['
+			             : e == '{' ? '}'
+			                        : '{';
 			size_t start = i + 2;
 			size_t end = find_close(s, len, start, close);
 			if (end >= len) {
-				ms_buf_setf(why, "unterminated $%c in the template (it ends with '%c')", e,
-					    close);
+				ms_buf_setf(why,
+				            "unterminated $%c in the template (it ends with '%c')",
+				            e, close);
 				goto bad;
 			}
-			enum tok_kind kind = e == '|' ? T_CALL : e == '[' ? T_ROUTINE
-					     : e == ']' ? T_LDAP : e == '{' ? T_GENERAL : T_DOMATTR;
+			enum tok_kind kind = e == '|'   ? T_CALL
+			                     : e == '[' ? T_ROUTINE
+			                     : e == ']' ? T_LDAP
+			                     : e == '{' ? T_GENERAL
+			                                : T_DOMATTR;
 			k = tmpl_add(t, kind);
 			size_t astart = start;
 			if (kind == T_CALL) {
 				const char *semi = memchr(s + start, ';', end - start);
 				if (semi == NULL || semi == s + start) {
-					ms_buf_setf(why, "$|TABLE;ARGUMENT| needs a table name and ';'");
+					ms_buf_setf(why,
+					            "$|TABLE;ARGUMENT| needs a table name and ';'");
 					goto bad;
 				}
 				k->text = ms_xstrndup(s + start, (size_t)(semi - (s + start)));
@@ -317,12 +333,12 @@ struct eval {
 struct out_state {
 	enum case_mode mode;
 	bool ldapq;
-	int control;    /* 0, 'C', 'E', 'L', 'R' */
+	int control; /* 0, 'C', 'E', 'L', 'R' */
 	uint64_t flags;
 };
 
 static void emit(struct ms_buf *out, const struct out_state *st, const char *s, size_t n,
-		 bool substituted)
+                 bool substituted)
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -330,7 +346,8 @@ static void emit(struct ms_buf *out, const struct out_state *st, const char *s, 
 			c = (unsigned char)tolower(c);
 		else if (st->mode == CASE_UPPER)
 			c = (unsigned char)toupper(c);
-		if (substituted && st->ldapq && (c == '*' || c == '(' || c == ')' || c == '\\' || c == 0)) {
+		if (substituted && st->ldapq &&
+		    (c == '*' || c == '(' || c == ')' || c == '\\' || c == 0)) {
 			ms_buf_printf(out, "\\%02x", c);
 			continue;
 		}
@@ -339,16 +356,16 @@ static void emit(struct ms_buf *out, const struct out_state *st, const char *s, 
 }
 
 static int apply_table(const struct eval *ev, const struct table *tb, const char *probe,
-		       struct mta_mapping_result *r);
+                       struct mta_mapping_result *r);
 static const struct table *find_table(const struct mta_mapping_set *set, const char *name);
 
 static int expand(const struct eval *ev, const struct tmpl *t, const char *in,
-		  const struct mta_pattern_captures *caps, struct ms_buf *out,
-		  struct out_state *st);
+                  const struct mta_pattern_captures *caps, struct ms_buf *out,
+                  struct out_state *st);
 
 /* Expand an argument template with a fresh state (its flags are dropped). */
 static int expand_arg(const struct eval *ev, const struct tmpl *t, const char *in,
-		      const struct mta_pattern_captures *caps, struct ms_buf *out)
+                      const struct mta_pattern_captures *caps, struct ms_buf *out)
 {
 	struct out_state st = {0};
 	return expand(ev, t, in, caps, out, &st);
@@ -363,8 +380,7 @@ static int lookup_result(int rc, struct ms_buf *res, struct ms_buf *out, const s
 
 /* 1: the template succeeded; 0: the entry fails; -1: error (ev->why). */
 static int expand(const struct eval *ev, const struct tmpl *t, const char *in,
-		  const struct mta_pattern_captures *caps, struct ms_buf *out,
-		  struct out_state *st)
+                  const struct mta_pattern_captures *caps, struct ms_buf *out, struct out_state *st)
 {
 	const struct mta_mapping_hooks *h = ev->hooks;
 
@@ -372,7 +388,8 @@ static int expand(const struct eval *ev, const struct tmpl *t, const char *in,
 		const struct tok *k = &t->v[i];
 		int rc = 1;
 		if (out->len > MTA_MAPPING_MAXSTR) {
-			ms_buf_setf(ev->why, "mapping output longer than %d octets", MTA_MAPPING_MAXSTR);
+			ms_buf_setf(ev->why, "mapping output longer than %d octets",
+			            MTA_MAPPING_MAXSTR);
 			return -1;
 		}
 		switch (k->kind) {
@@ -401,7 +418,7 @@ static int expand(const struct eval *ev, const struct tmpl *t, const char *in,
 			break;
 		case T_PROB: {
 			unsigned roll = h != NULL && h->random != NULL ? h->random(h->ctx) % 100
-								      : (unsigned)(random() % 100);
+			                                               : (unsigned)(random() % 100);
 			if (roll >= (unsigned)k->n)
 				return 0;
 			break;
@@ -422,8 +439,9 @@ static int expand(const struct eval *ev, const struct tmpl *t, const char *in,
 				if (tb == NULL) {
 					rc = 0;
 				} else if (ev->depth + 1 > MTA_MAPPING_MAXDEPTH) {
-					ms_buf_setf(ev->why, "mapping calls nested more than %d deep",
-						    MTA_MAPPING_MAXDEPTH);
+					ms_buf_setf(ev->why,
+					            "mapping calls nested more than %d deep",
+					            MTA_MAPPING_MAXDEPTH);
 					rc = -1;
 				} else {
 					struct eval sub_ev = *ev;
@@ -432,7 +450,7 @@ static int expand(const struct eval *ev, const struct tmpl *t, const char *in,
 					if (apply_table(&sub_ev, tb, arg.data, &sub) < 0)
 						rc = -1;
 					else if (sub.matched &&
-						 (sub.flags & mta_mapping_flags("YyTt")) != 0)
+					         (sub.flags & mta_mapping_flags("YyTt")) != 0)
 						emit(out, st, sub.out.data, sub.out.len, true);
 					else
 						rc = 0;
@@ -463,29 +481,32 @@ static int expand(const struct eval *ev, const struct tmpl *t, const char *in,
 					if (c2 != NULL)
 						*c2 = '\0';
 					rc = lookup_result(h->routine(h->ctx, arg.data, c1 + 1,
-								      c2 ? c2 + 1 : "", &res, ev->why),
-							   &res, out, st);
+					                              c2 ? c2 + 1 : "", &res,
+					                              ev->why),
+					                   &res, out, st);
 				}
 			} else if (rc == 1 && k->kind == T_LDAP) {
-				rc = h->ldap == NULL ? 0
-						     : lookup_result(h->ldap(h->ctx, arg.data, &res, ev->why),
-								     &res, out, st);
+				rc = h->ldap == NULL
+				         ? 0
+				         : lookup_result(h->ldap(h->ctx, arg.data, &res, ev->why),
+				                         &res, out, st);
 				if (rc == 1 && res.len == 0)
 					rc = 0;
 			} else if (rc == 1 && k->kind == T_GENERAL) {
-				rc = h->general == NULL
-					     ? 0
-					     : lookup_result(h->general(h->ctx, arg.data, &res, ev->why),
-							     &res, out, st);
+				rc =
+				    h->general == NULL
+				        ? 0
+				        : lookup_result(h->general(h->ctx, arg.data, &res, ev->why),
+				                        &res, out, st);
 			} else if (rc == 1) {
 				char *comma = strchr(arg.data, ',');
 				if (h->domain_attr == NULL || comma == NULL) {
 					rc = 0;
 				} else {
 					*comma = '\0';
-					rc = lookup_result(h->domain_attr(h->ctx, arg.data, comma + 1,
-									  &res, ev->why),
-							   &res, out, st);
+					rc = lookup_result(h->domain_attr(h->ctx, arg.data,
+					                                  comma + 1, &res, ev->why),
+					                   &res, out, st);
 				}
 			}
 			ms_buf_deinit(&arg);
@@ -500,7 +521,7 @@ static int expand(const struct eval *ev, const struct tmpl *t, const char *in,
 }
 
 static int apply_table(const struct eval *ev, const struct table *tb, const char *probe,
-		       struct mta_mapping_result *r)
+                       struct mta_mapping_result *r)
 {
 	struct ms_buf input, out;
 	bool extra_pass = false, extra_done = false;
@@ -525,9 +546,9 @@ static int apply_table(const struct eval *ev, const struct table *tb, const char
 		}
 		if (++*ev->steps > MTA_MAPPING_MAXSTEPS) {
 			ms_buf_setf(ev->why,
-				    "mapping %s: more than %d entries evaluated (does a $R loop "
-				    "forever?)",
-				    tb->name, MTA_MAPPING_MAXSTEPS);
+			            "mapping %s: more than %d entries evaluated (does a $R loop "
+			            "forever?)",
+			            tb->name, MTA_MAPPING_MAXSTEPS);
 			ret = -1;
 			break;
 		}
@@ -536,24 +557,26 @@ static int apply_table(const struct eval *ev, const struct table *tb, const char
 		bool overflow = false;
 		if (input.len > MTA_MAPPING_MAXSTR) {
 			ms_buf_setf(ev->why, "mapping %s: string longer than %d octets", tb->name,
-				    MTA_MAPPING_MAXSTR);
+			            MTA_MAPPING_MAXSTR);
 			ret = -1;
 			break;
 		}
 		*ev->work -= (long)input.len + 1;
 		if (*ev->work < 0) {
-			ms_buf_setf(ev->why, "mapping %s: too much work for one probe (does a $R "
-					     "loop make the string grow?)",
-				    tb->name);
+			ms_buf_setf(ev->why,
+			            "mapping %s: too much work for one probe (does a $R "
+			            "loop make the string grow?)",
+			            tb->name);
 			ret = -1;
 			break;
 		}
-		if (!mta_pattern_match(e->pat, input.data, input.len, &caps, ev->budget, &overflow)) {
+		if (!mta_pattern_match(e->pat, input.data, input.len, &caps, ev->budget,
+		                       &overflow)) {
 			if (overflow) {
 				ms_buf_setf(ev->why,
-					    "mapping %s entry %zu: patterns too costly to match "
-					    "against this probe",
-					    tb->name, i + 1);
+				            "mapping %s entry %zu: patterns too costly to match "
+				            "against this probe",
+				            tb->name, i + 1);
 				ret = -1;
 				break;
 			}
@@ -660,7 +683,7 @@ const char *mta_mapping_set_name(const struct mta_mapping_set *set, size_t i)
 }
 
 int mta_mapping_set_add(struct mta_mapping_set *set, const char *name, const char *pattern,
-			const char *tmpl, struct ms_buf *why)
+                        const char *tmpl, struct ms_buf *why)
 {
 	struct table *tb = (struct table *)find_table(set, name);
 	struct entry e = {0};
@@ -679,7 +702,7 @@ int mta_mapping_set_add(struct mta_mapping_set *set, const char *name, const cha
 	if (mta_pattern_compile(pattern, strlen(pattern), &e.pat, &err) < 0 ||
 	    tmpl_compile(tmpl, strlen(tmpl), 0, &e.tmpl, &err) < 0) {
 		ms_buf_setf(why, "mapping %s entry %zu (%s %s): %s", tb->name, tb->n + 1, pattern,
-			    tmpl, err.data);
+		            tmpl, err.data);
 		ms_buf_deinit(&err);
 		mta_pattern_free(&e.pat);
 		if (tb->n == 0) { /* a table exists only through its entries */
@@ -722,7 +745,7 @@ static void split_rule(const char *rule, size_t len, char **pat_r, char **tpl_r)
 }
 
 int mta_mapping_set_add_rule(struct mta_mapping_set *set, const char *name, const char *rule,
-			     struct ms_buf *why)
+                             struct ms_buf *why)
 {
 	char *pat, *tpl;
 	split_rule(rule, strlen(rule), &pat, &tpl);
@@ -741,7 +764,7 @@ static char *group_of(enum ms_opt opt)
 }
 
 int mta_mapping_set_load(const struct ms_conf *conf, struct mta_mapping_set **set_r,
-			 struct ms_buf *why)
+                         struct ms_buf *why)
 {
 	struct mta_mapping_set *set = mta_mapping_set_new();
 	char *group = group_of(MS_OPT_MAPPING_RULE);
@@ -770,7 +793,7 @@ int mta_mapping_set_load(const struct ms_conf *conf, struct mta_mapping_set **se
 }
 
 int mta_mapping_set_parse_text(struct mta_mapping_set *set, const char *text, size_t len,
-			       struct ms_buf *why)
+                               struct ms_buf *why)
 {
 	struct ms_buf line, err;
 	char *table = NULL;
@@ -828,10 +851,11 @@ int mta_mapping_set_parse_text(struct mta_mapping_set *set, const char *text, si
 			while (rest < line.len && (s[rest] == ' ' || s[rest] == '\t'))
 				rest++;
 			if (rest < line.len) {
-				ms_buf_setf(why,
-					    "line %ld: a table name is one word in column 1; indent "
-					    "the entries below it",
-					    start_line);
+				ms_buf_setf(
+				    why,
+				    "line %ld: a table name is one word in column 1; indent "
+				    "the entries below it",
+				    start_line);
 				ret = -1;
 				break;
 			}
@@ -860,8 +884,8 @@ int mta_mapping_set_parse_text(struct mta_mapping_set *set, const char *text, si
 }
 
 int mta_mapping_apply(const struct mta_mapping_set *set, const char *name, const char *probe,
-		      uint64_t in_flags, const struct mta_mapping_hooks *hooks,
-		      struct mta_mapping_result *r, struct ms_buf *why)
+                      uint64_t in_flags, const struct mta_mapping_hooks *hooks,
+                      struct mta_mapping_result *r, struct ms_buf *why)
 {
 	unsigned long steps = 0;
 	long budget = MTA_MAPPING_BUDGET, work = MTA_MAPPING_MAXWORK;
@@ -873,7 +897,8 @@ int mta_mapping_apply(const struct mta_mapping_set *set, const char *name, const
 	r->flags = 0;
 	r->steps = 0;
 	if (strlen(probe) > MTA_MAPPING_MAXSTR) {
-		ms_buf_setf(why, "mapping %s: probe longer than %d octets", name, MTA_MAPPING_MAXSTR);
+		ms_buf_setf(why, "mapping %s: probe longer than %d octets", name,
+		            MTA_MAPPING_MAXSTR);
 		return -1;
 	}
 	if (tb == NULL) {

@@ -59,13 +59,13 @@ struct ms_buf;
 struct ms_conf;
 struct mta_mapping_set;
 
-#define MTA_MAPPING_MAXSTR 65536
+#define MTA_MAPPING_MAXSTR   65536
 #define MTA_MAPPING_MAXSTEPS 10000
 #define MTA_MAPPING_MAXDEPTH 16
 /* Octets of input the entries of one application may look at in all. */
-#define MTA_MAPPING_MAXWORK (16L << 20)
+#define MTA_MAPPING_MAXWORK (4L << 20)
 /* Pattern-matching steps of one application in all (mta_pattern.h). */
-#define MTA_MAPPING_BUDGET 2000000L
+#define MTA_MAPPING_BUDGET 1000000L
 
 /* The bit of flag character c ('A'-'Z', 'a'-'z', '<', '>'), or 0 for others. */
 uint64_t mta_mapping_flag(char c);
@@ -81,19 +81,19 @@ uint64_t mta_mapping_flags(const char *letters);
 struct mta_mapping_hooks {
 	void *ctx;
 	int (*routine)(void *ctx, const char *image, const char *routine, const char *arg,
-		       struct ms_buf *out, struct ms_buf *why);
+	               struct ms_buf *out, struct ms_buf *why);
 	int (*ldap)(void *ctx, const char *url, struct ms_buf *out, struct ms_buf *why);
 	int (*general)(void *ctx, const char *key, struct ms_buf *out, struct ms_buf *why);
 	int (*domain_attr)(void *ctx, const char *domain, const char *attr, struct ms_buf *out,
-			   struct ms_buf *why);
+	                   struct ms_buf *why);
 	/* 0..99 */
 	unsigned (*random)(void *ctx);
 };
 
 struct mta_mapping_result {
-	bool matched;       /* some entry produced the result */
-	struct ms_buf out;  /* the output string (the probe when !matched) */
-	uint64_t flags;     /* output flags */
+	bool matched;        /* some entry produced the result */
+	struct ms_buf out;   /* the output string (the probe when !matched) */
+	uint64_t flags;      /* output flags */
 	unsigned long steps; /* entries evaluated (for test output) */
 };
 
@@ -109,21 +109,21 @@ void mta_mapping_set_free(struct mta_mapping_set **set);
  * 0, or -1 with why ("mapping NAME entry N: ...").
  */
 int mta_mapping_set_add(struct mta_mapping_set *set, const char *name, const char *pattern,
-			const char *tmpl, struct ms_buf *why);
+                        const char *tmpl, struct ms_buf *why);
 
 /*
  * Add an entry given as one compiled-configuration value "PATTERN TEMPLATE":
  * the pattern ends at the first blank not escaped as "$ ".
  */
 int mta_mapping_set_add_rule(struct mta_mapping_set *set, const char *name, const char *rule,
-			     struct ms_buf *why);
+                             struct ms_buf *why);
 
 /*
  * Load every mapping:NAME.rule of the compiled configuration into a new
  * set.  0, or -1 with why (and *set_r NULL).
  */
 int mta_mapping_set_load(const struct ms_conf *conf, struct mta_mapping_set **set_r,
-			 struct ms_buf *why);
+                         struct ms_buf *why);
 
 /*
  * Parse the legacy mappings text (the `msconfig edit mappings` form: a
@@ -132,7 +132,7 @@ int mta_mapping_set_load(const struct ms_conf *conf, struct mta_mapping_set **se
  * leading blanks removed) into set.  0, or -1 with why "line N: ...".
  */
 int mta_mapping_set_parse_text(struct mta_mapping_set *set, const char *text, size_t len,
-			       struct ms_buf *why);
+                               struct ms_buf *why);
 
 bool mta_mapping_set_has(const struct mta_mapping_set *set, const char *name);
 size_t mta_mapping_set_count(const struct mta_mapping_set *set);
@@ -146,8 +146,8 @@ const char *mta_mapping_set_name(const struct mta_mapping_set *set, size_t i);
  * error.  r must have been initialised with mta_mapping_result_init.
  */
 int mta_mapping_apply(const struct mta_mapping_set *set, const char *name, const char *probe,
-		      uint64_t in_flags, const struct mta_mapping_hooks *hooks,
-		      struct mta_mapping_result *r, struct ms_buf *why);
+                      uint64_t in_flags, const struct mta_mapping_hooks *hooks,
+                      struct mta_mapping_result *r, struct ms_buf *why);
 
 /*
  * Append the flags as the seed's `imsimta test -mapping` prints them: the

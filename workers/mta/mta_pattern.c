@@ -31,10 +31,10 @@ enum node_op {
 
 struct node {
 	enum node_op op;
-	int save;     /* capture index, or -1 */
+	int save; /* capture index, or -1 */
 	bool lazy;
-	int back;     /* N_BACK: capture index referred to */
-	char *lit;    /* N_LIT */
+	int back;  /* N_BACK: capture index referred to */
+	char *lit; /* N_LIT */
 	size_t litlen;
 	uint8_t set[32];  /* N_CLASS*: 256-bit set, case-folded */
 	uint8_t addr[16]; /* N_IP*: network */
@@ -193,7 +193,7 @@ static int parse_net(struct compiler *c, const char *s, size_t len, bool v6, str
 	return 0;
 bad:
 	ms_buf_setf(c->why, "invalid %s network '%.*s' in the pattern", v6 ? "IPv6" : "IPv4",
-		    (int)(len > 60 ? 60 : len), s);
+	            (int)(len > 60 ? 60 : len), s);
 	return -1;
 }
 
@@ -275,7 +275,7 @@ int mta_pattern_compile(const char *t, size_t len, struct mta_pattern **p_r, str
 		char ch = t[i];
 		if (c.p->n > MTA_PATTERN_MAXNODES) {
 			ms_buf_setf(why, "the pattern is too long (more than %d parts)",
-				    MTA_PATTERN_MAXNODES);
+			            MTA_PATTERN_MAXNODES);
 			goto bad;
 		}
 		if (ch == '*') {
@@ -307,8 +307,10 @@ int mta_pattern_compile(const char *t, size_t len, struct mta_pattern **p_r, str
 			else
 				c.next_nosave = e == '@';
 			uint8_t gs[32];
-			if (j + 1 < len && glob_set(t[j], gs) && (t[j + 1] == '%' || t[j + 1] == '*')) {
-				struct node *nd = add_wild(&c, t[j + 1] == '%' ? N_CLASS1 : N_CLASSN);
+			if (j + 1 < len && glob_set(t[j], gs) &&
+			    (t[j + 1] == '%' || t[j + 1] == '*')) {
+				struct node *nd =
+				    add_wild(&c, t[j + 1] == '%' ? N_CLASS1 : N_CLASSN);
 				memcpy(nd->set, gs, sizeof(gs));
 				i = j + 2;
 			} else if (j < len && t[j] == '[') {
@@ -321,12 +323,14 @@ int mta_pattern_compile(const char *t, size_t len, struct mta_pattern **p_r, str
 		}
 		if (isdigit((unsigned char)e)) {
 			if (i + 2 >= len || t[i + 2] != '*') {
-				ms_buf_setf(why, "$%c in a pattern must be followed by '*' (a back match)",
-					    e);
+				ms_buf_setf(
+				    why, "$%c in a pattern must be followed by '*' (a back match)",
+				    e);
 				goto bad;
 			}
 			if ((size_t)(e - '0') >= c.p->saves) {
-				ms_buf_setf(why, "back match $%c* refers to a wildcard not saved yet", e);
+				ms_buf_setf(
+				    why, "back match $%c* refers to a wildcard not saved yet", e);
 				goto bad;
 			}
 			flush_lit(&c);
@@ -345,7 +349,8 @@ int mta_pattern_compile(const char *t, size_t len, struct mta_pattern **p_r, str
 			}
 			struct node nd_tmp;
 			memset(&nd_tmp, 0, sizeof(nd_tmp));
-			if (parse_net(&c, t + i + 2, (size_t)(end - (t + i + 2)), e == '{', &nd_tmp) < 0)
+			if (parse_net(&c, t + i + 2, (size_t)(end - (t + i + 2)), e == '{',
+			              &nd_tmp) < 0)
 				goto bad;
 			struct node *nd = add_wild(&c, e == '{' ? N_IP6 : N_IP4);
 			memcpy(nd->addr, nd_tmp.addr, sizeof(nd->addr));
@@ -358,7 +363,8 @@ int mta_pattern_compile(const char *t, size_t len, struct mta_pattern **p_r, str
 				goto bad;
 			}
 			if (i + 2 >= len || (t[i + 2] != '%' && t[i + 2] != '*')) {
-				ms_buf_setf(why, "$%c in a pattern must be followed by '%%' or '*'", e);
+				ms_buf_setf(why, "$%c in a pattern must be followed by '%%' or '*'",
+				            e);
 				goto bad;
 			}
 			struct node *nd = add_wild(&c, t[i + 2] == '%' ? N_CLASS1 : N_CLASSN);
@@ -539,7 +545,7 @@ static bool step(struct matcher *m, size_t ni, size_t si)
 }
 
 bool mta_pattern_match(const struct mta_pattern *p, const char *s, size_t len,
-		       struct mta_pattern_captures *caps, long *budget, bool *overflow_r)
+                       struct mta_pattern_captures *caps, long *budget, bool *overflow_r)
 {
 	struct matcher m;
 

@@ -41,7 +41,7 @@ struct ms_buf;
 struct mta_pattern;
 
 #define MTA_PATTERN_MAXSAVE 10
-#define MTA_PATTERN_BUDGET 200000L
+#define MTA_PATTERN_BUDGET  200000L
 /* Most parts (wildcards, globs, literal runs) one pattern may have. */
 #define MTA_PATTERN_MAXNODES 512
 
@@ -59,8 +59,7 @@ struct mta_pattern_captures {
  * Compile len octets of text.  Returns 0 and a new pattern in *p_r (free
  * with mta_pattern_free), or -1 with why naming the problem.
  */
-int mta_pattern_compile(const char *text, size_t len, struct mta_pattern **p_r,
-			struct ms_buf *why);
+int mta_pattern_compile(const char *text, size_t len, struct mta_pattern **p_r, struct ms_buf *why);
 void mta_pattern_free(struct mta_pattern **p);
 
 /*
@@ -71,7 +70,7 @@ void mta_pattern_free(struct mta_pattern **p);
  * can bound the work of many matches together.
  */
 bool mta_pattern_match(const struct mta_pattern *p, const char *s, size_t len,
-		       struct mta_pattern_captures *caps, long *budget, bool *overflow_r);
+                       struct mta_pattern_captures *caps, long *budget, bool *overflow_r);
 
 /* How many wildcards the pattern saves (0..10). */
 size_t mta_pattern_saves(const struct mta_pattern *p);

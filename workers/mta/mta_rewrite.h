@@ -82,15 +82,15 @@ struct mta_rewrite_ctx {
 	int mtpriority;             /* -9..9, default 0 */
 	long size_blocks;           /* expected size in blocks; < 0 unknown (0) */
 	const struct mta_rewrite_hooks *hooks;
-	struct ms_buf *trace;       /* not NULL: one line per probe and rule tried */
+	struct ms_buf *trace; /* not NULL: one line per probe and rule tried */
 };
 
 enum mta_rewrite_status {
 	MTA_REWRITE_OK = 0,
-	MTA_REWRITE_SYNTAX,   /* the address does not parse */
-	MTA_REWRITE_NOROUTE,  /* no rule applies: "illegal host/domain" */
-	MTA_REWRITE_REFUSED,  /* a $? rule refused it */
-	MTA_REWRITE_ERROR,    /* limits, hooks, configuration: try again later */
+	MTA_REWRITE_SYNTAX,  /* the address does not parse */
+	MTA_REWRITE_NOROUTE, /* no rule applies: "illegal host/domain" */
+	MTA_REWRITE_REFUSED, /* a $? rule refused it */
+	MTA_REWRITE_ERROR,   /* limits, hooks, configuration: try again later */
 };
 
 struct mta_rewrite_result {
@@ -106,19 +106,19 @@ void mta_rewrite_result_deinit(struct mta_rewrite_result *r);
 
 /* An empty rule list over channels and maps (maps may be NULL). */
 struct mta_rewrite *mta_rewrite_new(const struct mta_channel_table *channels,
-				    const struct mta_mapping_set *maps);
+                                    const struct mta_mapping_set *maps);
 void mta_rewrite_free(struct mta_rewrite **rw);
 
 /* Append one rule; 0, or -1 with why ("rewrite rule N (P T): ..."). */
 int mta_rewrite_add(struct mta_rewrite *rw, const char *pattern, const char *tmpl,
-		    struct ms_buf *why);
+                    struct ms_buf *why);
 /* Append one "PATTERN TEMPLATE" value (the compiled form). */
 int mta_rewrite_add_rule(struct mta_rewrite *rw, const char *rule, struct ms_buf *why);
 
 /* Every rewrite.rule of conf, in order, on top of channels and maps. */
 int mta_rewrite_load(const struct ms_conf *conf, const struct mta_channel_table *channels,
-		     const struct mta_mapping_set *maps, struct mta_rewrite **rw_r,
-		     struct ms_buf *why);
+                     const struct mta_mapping_set *maps, struct mta_rewrite **rw_r,
+                     struct ms_buf *why);
 
 size_t mta_rewrite_count(const struct mta_rewrite *rw);
 
@@ -129,7 +129,7 @@ size_t mta_rewrite_count(const struct mta_rewrite *rw);
  * the $? text, ...).  Release r with mta_rewrite_result_deinit either way.
  */
 int mta_rewrite_address(const struct mta_rewrite *rw, const char *address,
-			const struct mta_rewrite_ctx *ctx, struct mta_rewrite_result *r,
-			struct ms_buf *why);
+                        const struct mta_rewrite_ctx *ctx, struct mta_rewrite_result *r,
+                        struct ms_buf *why);
 
 #endif

@@ -46,6 +46,47 @@ static void recover_report(void *ctx, const char *where, const char *what, bool 
 	emit(ctx, STORE_CHECK_LEFTOVER, where, what, repaired);
 }
 
+/* Does a user's message directory hold any message file (m<ID>/NN/<UID>.msg)? */
+static bool has_messages(const char *msgdir)
+{
+	struct ms_buf sub, nn;
+	struct dirent *a, *b, *e;
+	DIR *d1, *d2, *d3;
+	bool found = false;
+
+	d1 = opendir(msgdir);
+	if (d1 == NULL)
+		return false;
+	ms_buf_init(&sub);
+	ms_buf_init(&nn);
+	while (!found && (a = readdir(d1)) != NULL) {
+		if (a->d_name[0] != 'm')
+			continue;
+		ms_buf_setf(&sub, "%s/%s", msgdir, a->d_name);
+		d2 = opendir(sub.data);
+		if (d2 == NULL)
+			continue;
+		while (!found && (b = readdir(d2)) != NULL) {
+			if (b->d_name[0] < '0' || b->d_name[0] > '9')
+				continue;
+			ms_buf_setf(&nn, "%s/%s", sub.data, b->d_name);
+			d3 = opendir(nn.data);
+			if (d3 == NULL)
+				continue;
+			while (!found && (e = readdir(d3)) != NULL) {
+				size_t n = strlen(e->d_name);
+				found = n > 4 && strcmp(e->d_name + n - 4, ".msg") == 0;
+			}
+			closedir(d3);
+		}
+		closedir(d2);
+	}
+	closedir(d1);
+	ms_buf_deinit(&sub);
+	ms_buf_deinit(&nn);
+	return found;
+}
+
 /* Without repairing: what store_user_finish would find in this directory. */
 static void classify(struct scan *c, const struct store_partition *p, const char *userid,
 		     const char *dir)
@@ -70,8 +111,14 @@ static void classify(struct scan *c, const struct store_partition *p, const char
 					    state);
 				emit(c, STORE_CHECK_LEFTOVER, where.data, why.data, false);
 			} else if (inlist == 0) {
-				emit(c, STORE_CHECK_PROBLEM, where.data,
-				     "user directory not in the mailbox list", false);
+				/* With mail it is a problem (the mail is invisible); an
+				 * empty one is what an interrupted creation leaves. */
+				struct ms_buf msgdir;
+				ms_buf_init(&msgdir);
+				store_partition_user_dir(p, userid, true, &msgdir);
+				emit(c, has_messages(msgdir.data) ? STORE_CHECK_PROBLEM : STORE_CHECK_LEFTOVER,
+				     where.data, "user directory not in the mailbox list", false);
+				ms_buf_deinit(&msgdir);
 			} else if (inlist == 1 && strcmp(listed.data, p->name) != 0) {
 				ms_buf_setf(&why, "a copy in partition %s, but the list names %s",
 					    p->name, listed.data);
@@ -125,18 +172,37 @@ static int one_user(struct scan *c, const struct store_partition *p, const char 
 	if (msgonly && have_db)
 		goto out; /* seen through the index path */
 	if (!have_db) {
-		bool done = false;
+		struct ms_buf msgdir;
+		bool done = false, files;
+
+		ms_buf_init(&msgdir);
+		store_partition_user_dir(p, userid, true, &msgdir);
+		files = has_messages(msgdir.data);
 		if (c->o->repair) {
+			/* Under the list lock: a creation in progress holds it. */
 			struct store_db *list;
 			if (with_list_lock(c, &list, why) == 0) {
-				done = store_rebuild_user(c->s, p, userid, NULL, NULL, why) == 0;
+				db = ms_xasprintf("%s/store.db", dir.data);
+				bool still = stat(db, &sb) < 0;
+				free(db);
+				if (still && files)
+					done = store_rebuild_user(c->s, p, userid, NULL, NULL, why) == 0;
+				else if (still)
+					done = store_dir_remove(c->s, msgdir.data, why) == 0 &&
+					       store_dir_remove(c->s, dir.data, why) == 0;
 				store_db_rollback(list);
 			}
 		}
-		emit(c, STORE_CHECK_PROBLEM, where.data,
-		     done ? "user directory without a database: rebuilt from the files"
-			  : "user directory without a database",
-		     done);
+		if (files)
+			emit(c, STORE_CHECK_PROBLEM, where.data,
+			     done ? "user directory without a database: rebuilt from the files"
+				  : "user directory without a database",
+			     done);
+		else
+			emit(c, STORE_CHECK_LEFTOVER, where.data,
+			     "user directory without a database or messages (an interrupted creation)",
+			     done);
+		ms_buf_deinit(&msgdir);
 		goto out;
 	}
 	if (!c->o->repair) {
@@ -148,13 +214,19 @@ static int one_user(struct scan *c, const struct store_partition *p, const char 
 		emit(c, STORE_CHECK_PROBLEM, where.data, why->data, false);
 		goto out;
 	}
-	if (*what != '\0')
+	if (*what != '\0') {
+		struct ms_buf msgdir;
+		ms_buf_init(&msgdir);
+		store_partition_user_dir(p, userid, true, &msgdir);
+		bool mail = has_messages(msgdir.data);
+		ms_buf_deinit(&msgdir);
 		emit(c,
-		     strcmp(what, "added to the mailbox list") == 0 ||
-				     strncmp(what, "the mailbox list now", 20) == 0
+		     mail && (strcmp(what, "added to the mailbox list") == 0 ||
+			      strncmp(what, "the mailbox list now", 20) == 0)
 			     ? STORE_CHECK_PROBLEM
 			     : STORE_CHECK_LEFTOVER,
 		     where.data, what, true);
+	}
 out:
 	ms_buf_deinit(&hash);
 	ms_buf_deinit(&where);
