@@ -390,7 +390,7 @@ def test_write_reports_changes_and_services(instance):
     assert "services that need a restart to apply it: imap" in cp.stdout
     cp = instance.run("set", "mta.mm_debug", "3")
     assert "mta.mm_debug (refresh:" in cp.stdout
-    assert "services that re-read it on refresh:" in cp.stdout
+    assert "services that apply it on refresh:" in cp.stdout
     changes = (instance.confdir / "compiled" / "changes").read_text().splitlines()
     assert changes[0] == "MSCHANGES 1"
     assert re.match(r"generation \d+ \d+$", changes[1])
