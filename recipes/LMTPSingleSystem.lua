@@ -63,8 +63,8 @@ add_group("dispatcher.service:LMTPSS", {
 })
 
 -- Route store deliveries to the LMTP client channel.
-append_rewrites({".lmtp", "$E$F$U%H.lmtp@lmtpcs-daemon"})
-append_rewrites({".lmtp", "$B$F$U%H@H@lmtpcs-daemon"})
+append_rewrites({".lmtp", "$E$F$U%$H.lmtp@lmtpcs-daemon"})
+append_rewrites({".lmtp", "$B$F$U%$H@$H@lmtpcs-daemon"})
 set_option("mta.delivery_options",
     "#*mailbox=@$X.LMTP:$M%$\\$2I$_+$2S@lmtpcs-daemon,#&members=*,"
     .. "#*native=@$X.LMTPN:$M+$2S@native-daemon,#*unix=@$X.LMTPN:$M,"

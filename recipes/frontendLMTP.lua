@@ -35,8 +35,8 @@ set_option("pop.enable", "0")
 
 -- Rewrite rules: .lmtp goes to the LMTP client channel.
 local rules = {
-    {".lmtp", "$E$F$U%H.lmtp@lmtpcs-daemon"},
-    {".lmtp", "$B$F$U%H@H@lmtpcs-daemon"},
+    {".lmtp", "$E$F$U%$H.lmtp@lmtpcs-daemon"},
+    {".lmtp", "$B$F$U%$H@$H@lmtpcs-daemon"},
 }
 local present = get_rewrites()
 for _, rule in ipairs(rules) do

@@ -169,7 +169,7 @@ def test_lmtp_single_system(instance):
     assert one(instance, "mta.delivery_options") == LMTP_DELIVERY
     # after the default rules and before the default PORT_ACCESS entries (docs/mta.md)
     assert values(instance, "rewrite.rule")["role.rewrite.rule"][-2:] == [
-        ".lmtp $E$F$U%H.lmtp@lmtpcs-daemon", ".lmtp $B$F$U%H@H@lmtpcs-daemon"]
+        ".lmtp $E$F$U%$H.lmtp@lmtpcs-daemon", ".lmtp $B$F$U%$H@$H@lmtpcs-daemon"]
     assert values(instance, "mapping:PORT_ACCESS.rule")["role.mapping:PORT_ACCESS.rule"][:1] == [
         "TCP|*|225|127.0.0.1|* $Y"]
     # the store stays
@@ -194,7 +194,7 @@ def test_frontend_lmtp(instance):
     assert "role.channel:tcp_lmtpcs.dequeue_removeroute" in channel
     assert one(instance, "mta.delivery_options") == LMTP_DELIVERY
     rules = values(instance, "rewrite.rule")["role.rewrite.rule"]
-    assert rules[-2:] == [".lmtp $E$F$U%H.lmtp@lmtpcs-daemon", ".lmtp $B$F$U%H@H@lmtpcs-daemon"]
+    assert rules[-2:] == [".lmtp $E$F$U%$H.lmtp@lmtpcs-daemon", ".lmtp $B$F$U%$H@$H@lmtpcs-daemon"]
 
 
 def test_backend_lmtp(instance):
