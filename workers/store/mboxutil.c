@@ -54,7 +54,7 @@ static void usage(FILE *f)
 		"  -d  delete mailboxes (user/<id>/INBOX deletes the user)\n"
 		"  -r  rename a mailbox or a user, or move a user to a partition\n"
 		"  -e  expunge messages marked \\Deleted\n"
-		"  -C  clean up the files of expunged messages older than store.cleanupage\n"
+		"  -C  clean up the files of expunged messages older than %s\n"
 		"  -R  restore expunged messages not yet cleaned up\n"
 		"  -S  list subscriptions (-n to missing folders; -u -f FILE unsubscribe)\n"
 		"  -A  set the rights of identifier on mailbox (\"\" removes the entry)\n"
@@ -62,7 +62,8 @@ static void usage(FILE *f)
 		"  -E  encoding of names: UTF-8 (default) or MUTF-7\n"
 		"  -f  names from a file, one per line (pairs of lines for -r)\n"
 		"Exit status: 0 ok, 1 partial failure, 2 failure, 64 usage, 75 try again.\n"
-		"See mboxutil(8).\n");
+		"See mboxutil(8).\n",
+		ms_optdefs[MS_OPT_STORE_CLEANUPAGE].name);
 }
 
 static int status_of(struct mboxutil *m)

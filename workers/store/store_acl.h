@@ -57,7 +57,10 @@ void store_acl_format(unsigned bits, struct ms_buf *out);
 int store_acl_set(struct store_user *u, const char *mailbox, const char *identifier,
 		  const char *rights, struct ms_buf *why);
 
-/* Every entry of mailbox: identifier and rights letters.  cb non-zero stops. */
+/*
+ * Every entry of mailbox, the owner's first: identifier and rights letters.
+ * cb non-zero stops (no store calls for u in it).
+ */
 int store_acl_list(struct store_user *u, const char *mailbox,
 		   int (*cb)(void *ctx, const char *identifier, const char *rights), void *ctx,
 		   struct ms_buf *why);

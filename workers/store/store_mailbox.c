@@ -17,9 +17,16 @@
 #include "store_name.h"
 #include "store_notify.h"
 
-#define INFO_COLUMNS                                                                        \
+/*
+ * The columns of a mailbox's info.  INFO_COUNTS adds the unseen and
+ * deleted counts, which scan the mailbox's messages: only the public
+ * lookups want them, never a delivery.
+ */
+#define INFO_BASE                                                                           \
 	"id, name, specialuse, uidvalidity, uidnext, highestmodseq, messages, bytes,"       \
-	" recent_uid, expunged, created, last_append,"                                      \
+	" recent_uid, expunged, created, last_append"
+#define INFO_COLUMNS                                                                        \
+	INFO_BASE ","                                                                       \
 	" (SELECT count(*) FROM message m WHERE m.mailbox = mailbox.id AND (m.flags & 1) = 0)," \
 	" (SELECT count(*) FROM message m WHERE m.mailbox = mailbox.id AND (m.flags & 8) != 0)"
 
@@ -61,12 +68,16 @@ static void fill_info(sqlite3_stmt *st, struct store_mailbox_info *info, bool co
 	info->expunged = (uint32_t)sqlite3_column_int64(st, 9);
 	info->created = sqlite3_column_int64(st, 10);
 	info->last_append = sqlite3_column_int64(st, 11);
-	info->unseen = (uint32_t)sqlite3_column_int64(st, 12);
-	info->deleted = (uint32_t)sqlite3_column_int64(st, 13);
+	if (sqlite3_column_count(st) > 12) {
+		info->unseen = (uint32_t)sqlite3_column_int64(st, 12);
+		info->deleted = (uint32_t)sqlite3_column_int64(st, 13);
+	} else {
+		info->unseen = info->deleted = 0;
+	}
 }
 
-int store_mailbox_get_txn(struct store_user *u, const char *name, uint32_t id,
-			  struct store_mailbox_info *info, struct ms_buf *why)
+static int get_info(struct store_user *u, const char *name, uint32_t id, bool counts,
+		    struct store_mailbox_info *info, struct ms_buf *why)
 {
 	struct store *s = u->store;
 	sqlite3_stmt *st;
@@ -74,13 +85,17 @@ int store_mailbox_get_txn(struct store_user *u, const char *name, uint32_t id,
 
 	memset(info, 0, sizeof(*info));
 	if (name != NULL) {
-		st = store_db_stmt(s, u->db, "SELECT " INFO_COLUMNS " FROM mailbox WHERE name = ?",
+		st = store_db_stmt(s, u->db,
+				   counts ? "SELECT " INFO_COLUMNS " FROM mailbox WHERE name = ?"
+					  : "SELECT " INFO_BASE " FROM mailbox WHERE name = ?",
 				   why);
 		if (st == NULL)
 			return -1;
 		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	} else {
-		st = store_db_stmt(s, u->db, "SELECT " INFO_COLUMNS " FROM mailbox WHERE id = ?",
+		st = store_db_stmt(s, u->db,
+				   counts ? "SELECT " INFO_COLUMNS " FROM mailbox WHERE id = ?"
+					  : "SELECT " INFO_BASE " FROM mailbox WHERE id = ?",
 				   why);
 		if (st == NULL)
 			return -1;
@@ -101,6 +116,12 @@ int store_mailbox_get_txn(struct store_user *u, const char *name, uint32_t id,
 	return 0;
 }
 
+int store_mailbox_get_txn(struct store_user *u, const char *name, uint32_t id,
+			  struct store_mailbox_info *info, struct ms_buf *why)
+{
+	return get_info(u, name, id, false, info, why);
+}
+
 static int get_any(struct store_user *u, const char *name, uint32_t id,
 		   struct store_mailbox_info *info, struct ms_buf *why)
 {
@@ -114,7 +135,7 @@ static int get_any(struct store_user *u, const char *name, uint32_t id,
 	}
 	if (store_user_begin(u, false, why) < 0)
 		goto out;
-	rc = store_mailbox_get_txn(u, name != NULL ? norm.data : NULL, id, info, why);
+	rc = get_info(u, name != NULL ? norm.data : NULL, id, true, info, why);
 	store_user_rollback(u);
 	if (rc == 0)
 		store_ok(u->store);

@@ -57,7 +57,9 @@ int store_mailbox_get_id(struct store_user *u, uint32_t id, struct store_mailbox
 
 /*
  * Every mailbox whose name matches the IMAP pattern (NULL: all), INBOX first,
- * then by name.  info is valid during the call only.  cb non-zero stops.
+ * then by name.  info is valid during the call only.  cb non-zero stops;
+ * it runs inside the user's read transaction and must not call the store
+ * for the same user.
  */
 int store_mailbox_list(struct store_user *u, const char *pattern,
 		       int (*cb)(void *ctx, const struct store_mailbox_info *info), void *ctx,
@@ -72,7 +74,7 @@ bool store_mailbox_specialuse_ok(const char *use);
 /* Subscribe (on) or unsubscribe a name (it need not exist; it may be shared). */
 int store_mailbox_subscribe(struct store_user *u, const char *name, bool on,
 			    struct ms_buf *why);
-/* Every subscription, sorted.  cb non-zero stops. */
+/* Every subscription, sorted.  cb non-zero stops (no store calls for u in it). */
 int store_mailbox_subscriptions(struct store_user *u, int (*cb)(void *ctx, const char *name),
 				void *ctx, struct ms_buf *why);
 
@@ -89,7 +91,7 @@ int store_mailbox_claim_recent(struct store_user *u, uint32_t id, uint32_t *firs
 /* Create inside the caller's write transaction (the user's first folders). */
 int store_mailbox_create_txn(struct store_user *u, const char *name, const char *specialuse,
 			     bool subscribe, uint32_t *id_r, struct ms_buf *why);
-/* Look up inside the caller's transaction. */
+/* Look up inside the caller's transaction (unseen and deleted are not counted: 0). */
 int store_mailbox_get_txn(struct store_user *u, const char *name, uint32_t id,
 			  struct store_mailbox_info *info, struct ms_buf *why);
 /* A new UIDVALIDITY for the user (inside the caller's write transaction). */

@@ -33,7 +33,9 @@ int store_message_open(struct store_user *u, uint32_t mailbox, uint32_t uid, int
 /*
  * The messages of a mailbox in UID order, restricted to uids (NULL: all)
  * and to those with MODSEQ > changedsince (0: all), in one consistent
- * snapshot.  msg is valid during the call.  cb non-zero stops.  0 or -1.
+ * snapshot.  msg is valid during the call.  cb non-zero stops; it runs
+ * inside the user's read transaction, so it must not call the store for
+ * the same user (collect, then act).  0 or -1.
  */
 int store_message_list(struct store_user *u, uint32_t mailbox, const struct store_uidset *uids,
 		       uint64_t changedsince, int (*cb)(void *ctx, const struct store_msg *msg),
