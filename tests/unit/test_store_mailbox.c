@@ -199,8 +199,10 @@ static void test_mailboxes(void)
 	/* \Recent: a claim returns the first new UID and moves the mark. */
 	uint32_t first = 0;
 	CHECK(fx_deliver(&f, u, "Saved", "Subject: r\n\nr\n") == 1);
+	CHECK_UINT(fx_info(&f, u, "Saved").recent, 1);
 	CHECK_INT(store_mailbox_claim_recent(u, id, &first, &f.why), 0);
 	CHECK_UINT(first, 1);
+	CHECK_UINT(fx_info(&f, u, "Saved").recent, 0);
 	CHECK_INT(store_mailbox_claim_recent(u, id, &first, &f.why), 0);
 	CHECK_UINT(first, 2);
 	store_user_close(&u);

@@ -1,16 +1,12 @@
 /*
  * store: opening and closing the store, the error state of a store handle,
- * option values, and directory helpers shared by the library's modules.
+ * and the option values the library reads.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -232,88 +228,5 @@ int store_mboxlist_db(struct store *s, struct store_db **db_r, struct ms_buf *wh
 			return -1;
 	}
 	*db_r = s->mboxlist;
-	return 0;
-}
-
-/* ---- directories ------------------------------------------------------------------ */
-
-int store_dir_sync(struct store *s, const char *path, struct ms_buf *why)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd < 0)
-		return store_fail_errno(s, errno, why, "cannot open directory %s", path);
-	if (store_fault(STORE_FAULT_DIR_FSYNC) || fsync(fd) < 0) {
-		int saved = errno;
-		close(fd);
-		return store_fail_errno(s, saved, why, "cannot fsync directory %s", path);
-	}
-	close(fd);
-	return 0;
-}
-
-int store_dir_make(struct store *s, const char *path, struct ms_buf *why)
-{
-	struct stat st;
-	char *p, *slash;
-
-	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-		return 0;
-	/* Create the missing components from the top; fsync each new one's parent. */
-	p = ms_xstrdup(path);
-	for (slash = p + 1;; slash++) {
-		if (*slash != '/' && *slash != '\0')
-			continue;
-		char c = *slash;
-		*slash = '\0';
-		if (store_fault(STORE_FAULT_MKDIR) || mkdir(p, 0700) < 0) {
-			if (errno != EEXIST) {
-				int saved = errno;
-				store_fail_errno(s, saved, why, "cannot create directory %s", p);
-				free(p);
-				return -1;
-			}
-		} else {
-			char *parent = ms_xstrdup(p);
-			char *last = strrchr(parent, '/');
-			if (last != NULL && last != parent)
-				*last = '\0';
-			else if (last == parent)
-				parent[1] = '\0';
-			int rc = store_dir_sync(s, parent, why);
-			free(parent);
-			if (rc < 0) {
-				free(p);
-				return -1;
-			}
-		}
-		*slash = c;
-		if (c == '\0')
-			break;
-	}
-	free(p);
-	return 0;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	if (flag == FTW_DP)
-		return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
-	return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-int store_dir_remove(struct store *s, const char *path, struct ms_buf *why)
-{
-	struct stat st;
-
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return store_fail_errno(s, errno, why, "cannot examine %s", path);
-	}
-	if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
-		return store_fail_errno(s, errno, why, "cannot remove %s", path);
 	return 0;
 }

@@ -121,6 +121,7 @@ struct store_mailbox_info {
 	uint32_t unseen;        /* messages without \Seen */
 	uint32_t deleted;       /* messages with \Deleted */
 	uint32_t recent_uid;    /* UIDs above this are \Recent */
+	uint32_t recent;        /* messages above recent_uid (STATUS RECENT) */
 	uint32_t expunged;      /* expunged messages whose files are not yet removed */
 	int64_t created;
 	int64_t last_append;    /* 0 when never appended to */

@@ -226,7 +226,7 @@ int store_expunge_restore(struct store_user *u, uint32_t mailbox, const struct s
 		goto fail;
 	st = store_db_stmt(s, db,
 			   "SELECT uid, flags, keywords, internaldate, size FROM expunged"
-			   " WHERE mailbox = ? AND purged = 0 ORDER BY uid",
+			   " WHERE mailbox = ? AND purged = 0 AND expunged_at > 0 ORDER BY uid",
 			   why);
 	if (st == NULL)
 		goto fail;

@@ -40,7 +40,9 @@ int store_expunge_vanished(struct store_user *u, uint32_t mailbox, uint64_t sinc
 /*
  * Restore expunged messages of mailbox whose files are still there (all,
  * or those of uids) into dest (NULL: the same mailbox) with new UIDs and
- * without \Deleted.  *count_r (may be NULL) is how many.  0 or -1.
+ * without \Deleted.  UIDs skipped over a cut-short transaction's file
+ * (expunged_at 0, store_message.h) were never messages and are not
+ * restored.  *count_r (may be NULL) is how many.  0 or -1.
  */
 int store_expunge_restore(struct store_user *u, uint32_t mailbox, const struct store_uidset *uids,
 			  const char *dest, uint32_t *count_r, struct ms_buf *why);

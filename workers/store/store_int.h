@@ -107,16 +107,8 @@ void store_user_message_path(const struct store_user *u, uint32_t mailbox, uint3
 /* The NN directory of a UID: (uid / 100) % 100. */
 unsigned store_user_hash_bucket(uint32_t uid);
 
-/*
- * Directories.  store_dir_make creates path and its missing parents and
- * fsyncs the parent of each directory it created, so a directory that a
- * committed index row relies on survives a crash.  store_dir_sync fsyncs
- * one directory.  Both 0 or -1 (recorded on s).
- */
-int store_dir_make(struct store *s, const char *path, struct ms_buf *why);
-int store_dir_sync(struct store *s, const char *path, struct ms_buf *why);
-/* rm -rf; ENOENT is success.  0 or -1 (recorded on s). */
-int store_dir_remove(struct store *s, const char *path, struct ms_buf *why);
+/* Directories: store_dir.h. */
+#include "store_dir.h"
 
 /*
  * Transactions on a user's database.  begin(write) takes the user's write

@@ -18,8 +18,8 @@
 #include "store_notify.h"
 
 /*
- * The columns of a mailbox's info.  INFO_COUNTS adds the unseen and
- * deleted counts, which scan the mailbox's messages: only the public
+ * The columns of a mailbox's info.  INFO_COLUMNS adds the unseen, deleted
+ * and recent counts, which scan the mailbox's messages: only the public
  * lookups want them, never a delivery.
  */
 #define INFO_BASE                                                                           \
@@ -28,7 +28,8 @@
 #define INFO_COLUMNS                                                                        \
 	INFO_BASE ","                                                                       \
 	" (SELECT count(*) FROM message m WHERE m.mailbox = mailbox.id AND (m.flags & 1) = 0)," \
-	" (SELECT count(*) FROM message m WHERE m.mailbox = mailbox.id AND (m.flags & 8) != 0)"
+	" (SELECT count(*) FROM message m WHERE m.mailbox = mailbox.id AND (m.flags & 8) != 0)," \
+	" (SELECT count(*) FROM message m WHERE m.mailbox = mailbox.id AND m.uid > mailbox.recent_uid)"
 
 static const char *const specialuses[] = {
 	"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash",
@@ -71,8 +72,9 @@ static void fill_info(sqlite3_stmt *st, struct store_mailbox_info *info, bool co
 	if (sqlite3_column_count(st) > 12) {
 		info->unseen = (uint32_t)sqlite3_column_int64(st, 12);
 		info->deleted = (uint32_t)sqlite3_column_int64(st, 13);
+		info->recent = (uint32_t)sqlite3_column_int64(st, 14);
 	} else {
-		info->unseen = info->deleted = 0;
+		info->unseen = info->deleted = info->recent = 0;
 	}
 }
 

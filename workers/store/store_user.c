@@ -279,38 +279,6 @@ int store_user_changeseq(struct store_user *u, uint64_t *seq_r, struct ms_buf *w
 
 /* ---- directories of whole-user operations -------------------------------------- */
 
-static char *parent_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	return slash == NULL || slash == path ? ms_xstrdup("/")
-					      : ms_xstrndup(path, (size_t)(slash - path));
-}
-
-/* rename(2) from -> to, creating to's parent, fsyncing both parents.  ENOENT ok. */
-static int move_dir(struct store *s, const char *from, const char *to, struct ms_buf *why)
-{
-	char *pfrom = parent_of(from), *pto = parent_of(to);
-	int rc = -1;
-
-	if (store_dir_make(s, pto, why) < 0)
-		goto out;
-	if (rename(from, to) < 0) {
-		if (errno == ENOENT) {
-			rc = 0;
-			goto out;
-		}
-		store_fail_errno(s, errno, why, "cannot rename %s to %s", from, to);
-		goto out;
-	}
-	if (store_dir_sync(s, pto, why) < 0 || store_dir_sync(s, pfrom, why) < 0)
-		goto out;
-	rc = 0;
-out:
-	free(pfrom);
-	free(pto);
-	return rc;
-}
 
 /* Put the user directories of userid in part into =deleted/ and remove them. */
 static int remove_user_dirs(struct store *s, const struct store_partition *part,
@@ -329,7 +297,7 @@ static int remove_user_dirs(struct store *s, const struct store_partition *part,
 		store_partition_user_dir(part, userid, pass == 1, &dir);
 		ms_buf_setf(&grave, "%s/=deleted/%s.%lld.%ld", base, userid, (long long)store_now(),
 			    (long)getpid());
-		if (move_dir(s, dir.data, grave.data, why) < 0)
+		if (store_dir_move(s, dir.data, grave.data, why) < 0)
 			goto out;
 		store_crashpoint("user-delete-after-rename");
 		if (store_dir_remove(s, grave.data, why) < 0)
@@ -364,85 +332,6 @@ static int set_row(struct store *s, struct store_db *db, const char *userid, con
 fail:
 	store_db_rollback(db);
 	return -1;
-}
-
-/* Directory copy for a partition move: hard links where possible, else copies. */
-static int copy_file(struct store *s, const char *from, const char *to, struct ms_buf *why)
-{
-	char buf[65536];
-	int in, out;
-	ssize_t n;
-
-	if (link(from, to) == 0)
-		return 0;
-	if (errno != EXDEV && errno != EPERM && errno != EMLINK)
-		return store_fail_errno(s, errno, why, "cannot link %s to %s", from, to);
-	in = open(from, O_RDONLY | O_CLOEXEC);
-	if (in < 0)
-		return store_fail_errno(s, errno, why, "cannot open %s", from);
-	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0) {
-		int e = errno;
-		close(in);
-		return store_fail_errno(s, e, why, "cannot create %s", to);
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0) {
-		if (write(out, buf, (size_t)n) != n) {
-			int e = errno == 0 ? EIO : errno;
-			close(in);
-			close(out);
-			return store_fail_errno(s, e, why, "cannot write %s", to);
-		}
-	}
-	if (n < 0 || fsync(out) < 0) {
-		int e = errno;
-		close(in);
-		close(out);
-		return store_fail_errno(s, e, why, "cannot copy %s", from);
-	}
-	close(in);
-	if (close(out) < 0)
-		return store_fail_errno(s, errno, why, "cannot close %s", to);
-	return 0;
-}
-
-static bool is_db_file(const char *name)
-{
-	return strncmp(name, "store.db", 8) == 0;
-}
-
-static int copy_tree(struct store *s, const char *from, const char *to, struct ms_buf *why)
-{
-	DIR *d;
-	struct dirent *e;
-	int rc = 0;
-
-	if (store_dir_make(s, to, why) < 0)
-		return -1;
-	d = opendir(from);
-	if (d == NULL)
-		return errno == ENOENT ? 0 : store_fail_errno(s, errno, why, "cannot read %s", from);
-	while (rc == 0 && (e = readdir(d)) != NULL) {
-		struct stat st;
-		char *f, *t;
-
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || is_db_file(e->d_name))
-			continue;
-		f = ms_xasprintf("%s/%s", from, e->d_name);
-		t = ms_xasprintf("%s/%s", to, e->d_name);
-		if (lstat(f, &st) < 0)
-			rc = store_fail_errno(s, errno, why, "cannot examine %s", f);
-		else if (S_ISDIR(st.st_mode))
-			rc = copy_tree(s, f, t, why);
-		else if (S_ISREG(st.st_mode))
-			rc = copy_file(s, f, t, why);
-		free(f);
-		free(t);
-	}
-	closedir(d);
-	if (rc == 0)
-		rc = store_dir_sync(s, to, why);
-	return rc;
 }
 
 /* ---- open and create -------------------------------------------------------------- */
@@ -725,9 +614,9 @@ static int rename_rest(struct store *s, const struct store_partition *part, cons
 	bool split = strcmp(part->path, part->msgpath) != 0;
 	int rc = -1;
 
-	if (move_dir(s, old->dir, nu->dir, why) < 0)
+	if (store_dir_move(s, old->dir, nu->dir, why) < 0)
 		goto out;
-	if (split && move_dir(s, old->msgdir, nu->msgdir, why) < 0)
+	if (split && store_dir_move(s, old->msgdir, nu->msgdir, why) < 0)
 		goto out;
 	store_crashpoint("user-rename-after-move");
 	if (open_db(nu, why) < 0 || set_row(s, nu->db, to, "active", NULL, why) < 0)
@@ -835,7 +724,7 @@ int store_user_move(struct store *s, const char *userid, const char *partition,
 	/* A partial copy from an earlier attempt goes first. */
 	if (store_dir_remove(s, nu->dir, why) < 0 || store_dir_remove(s, nu->msgdir, why) < 0)
 		goto out;
-	if (copy_tree(s, u->msgdir, nu->msgdir, why) < 0 || store_dir_make(s, nu->dir, why) < 0)
+	if (store_dir_copy(s, u->msgdir, nu->msgdir, why) < 0 || store_dir_make(s, nu->dir, why) < 0)
 		goto out;
 	path = db_path(nu->dir);
 	rc = store_db_backup(s, u->db, path, why);

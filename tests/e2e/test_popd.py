@@ -1,0 +1,293 @@
+"""popd end to end: the real POP3 server against a real slapd.
+
+One instance for the module (init-config --local-directory, slapd under
+ldap-local run), users made with commadmin, messages put in with the real
+`deliver`, a certificate made with openssl, and Python's poplib as the
+client (docs/man/popd.8).  popd runs attached to the test, the way the
+watcher runs it, and its readiness line in data/log/pop is awaited.
+"""
+import base64
+import os
+import poplib
+import signal
+import socket
+import ssl
+import subprocess
+import time
+
+import pytest
+
+from conftest import BUILD, DOMAIN, wait_until
+from ldap_fixtures import create_ldap_instance, make_cert
+from test_store_tools import deliver
+
+POPD = BUILD / "workers" / "store" / "popd"
+PASSWORD = "Pop-Pass-1"
+
+
+def msg(n):
+    return f"Subject: message {n}\nFrom: a@example.com\nTo: joe@example.com\n\nline one of {n}\n.dotted\nline three\n"
+
+
+class Popd:
+    def __init__(self, inst, env=None):
+        self.inst = inst
+        self.env = dict(inst.env)
+        self.env.update(env or {})
+        self.log = inst.root / "data" / "log" / "pop"
+        self.proc = None
+
+    def log_text(self):
+        return self.log.read_text() if self.log.exists() else ""
+
+    def start(self):
+        before = self.log_text().count("ready on port")
+        self.proc = subprocess.Popen([str(POPD)], env=self.env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: self.log_text().count("ready on port") > before or self.proc.poll() is not None,
+                   timeout=15, what="popd's readiness line")
+        assert self.proc.poll() is None, self.proc.stderr.read()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def pop(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pop")
+    inst = create_ldap_instance(root / "instance")
+    p = None
+    try:
+        inst.start()
+        cert, key = make_cert(root)
+        inst.port_plain = 110 + inst.offset
+        inst.port_ssl = 995 + inst.offset
+        inst.cafile = str(cert)
+        inst.run("set", "pop.port", str(inst.port_plain))
+        inst.run("set", "pop.sslport", str(inst.port_ssl))
+        inst.run("set", "pop.enablesslport", "1")
+        inst.run("set", "pop.logfile.loglevel", "Information")
+        inst.run("set", "base.sslcertfile", str(cert))
+        inst.run("set", "base.sslkeyfile", str(key))
+        for uid in ("joe", "ann", "kim", "lee"):
+            inst.commadmin("user", "create", "-l", uid, "-d", DOMAIN, "-W", PASSWORD,
+                           "-F", uid, "-L", "Pop")
+        p = Popd(inst)
+        p.start()
+        inst.popd = p
+        yield inst
+    finally:
+        if p is not None:
+            p.stop()
+        inst.teardown()
+
+
+def tls_context(inst):
+    return ssl.create_default_context(cafile=inst.cafile)
+
+
+def connect(inst):
+    return poplib.POP3("127.0.0.1", inst.port_plain, timeout=10)
+
+
+def login(inst, user="joe"):
+    c = connect(inst)
+    c.stls(context=tls_context(inst))
+    c.user(user)
+    c.pass_(PASSWORD)
+    return c
+
+
+def err(excinfo):
+    return excinfo.value.args[0].decode()
+
+
+def test_capa_and_plaintext_refused_before_stls(pop):
+    c = connect(pop)
+    assert c.getwelcome().startswith(b"+OK")
+    caps = c.capa()
+    for cap in ("TOP", "UIDL", "RESP-CODES", "PIPELINING", "STLS"):
+        assert cap in caps, caps
+    assert "USER" not in caps and "SASL" not in caps
+    with pytest.raises(poplib.error_proto) as e:
+        c.user("joe")
+    assert err(e).startswith("-ERR [AUTH]")
+    with pytest.raises(poplib.error_proto) as e:
+        c._shortcmd("AUTH PLAIN " + base64.b64encode(b"\0joe\0" + PASSWORD.encode()).decode())
+    assert err(e).startswith("-ERR [AUTH]")
+    # STLS then login
+    c.stls(context=tls_context(pop))
+    caps = c.capa()
+    assert "USER" in caps and caps.get("SASL") == ["PLAIN"] and "STLS" not in caps
+    c.user("joe")
+    assert c.pass_(PASSWORD).startswith(b"+OK")
+    assert c.quit().startswith(b"+OK")
+
+
+def test_user_pass_failure_then_success_and_log(pop):
+    c = connect(pop)
+    c.stls(context=tls_context(pop))
+    c.user("joe")
+    with pytest.raises(poplib.error_proto) as e:
+        c.pass_("wrong")
+    assert err(e).startswith("-ERR [AUTH]")
+    with pytest.raises(poplib.error_proto):
+        c.user("nosuchuser") and c.pass_(PASSWORD)
+    with pytest.raises(poplib.error_proto) as e:
+        c.pass_(PASSWORD)  # PASS without USER: the last USER was used up
+    c.user("joe")
+    assert c.pass_(PASSWORD).startswith(b"+OK")
+    c.quit()
+    log = wait_until(lambda: (t := pop.popd.log_text()) and " close [127.0.0.1:" in t and t,
+                     what="the close record")
+    assert "badlogin: [127.0.0.1:" in log and "plaintext joe authentication failure" in log
+    assert "plaintext nosuchuser authentication failure" in log
+    assert "login [127.0.0.1:" in log and " joe plaintext" in log
+    assert "wrong" not in log and PASSWORD not in log
+    assert " POP3 8.1 ready on port" in log
+    # the close record ends with login time, duration, bytes in, bytes out, 1
+    closes = [ln for ln in log.splitlines() if " close [127.0.0.1:" in ln and " joe " in ln]
+    assert closes and closes[-1].split()[-1] == "1"
+
+
+def test_auth_plain(pop):
+    c = connect(pop)
+    c.stls(context=tls_context(pop))
+    assert c._shortcmd("AUTH PLAIN " + base64.b64encode(b"\0kim\0" + PASSWORD.encode()).decode()).startswith(b"+OK")
+    c.quit()
+    # without an initial response: a "+ " continuation
+    c = connect(pop)
+    c.stls(context=tls_context(pop))
+    c._putcmd("AUTH PLAIN")
+    assert c._getline()[0].startswith(b"+")
+    c._putcmd(base64.b64encode(b"\0kim\0wrong").decode())
+    assert c._getline()[0].startswith(b"-ERR [AUTH]")
+    with pytest.raises(poplib.error_proto):
+        c._shortcmd("AUTH CRAM-MD5")
+    c.quit()
+
+
+def test_ssl_port(pop):
+    c = poplib.POP3_SSL("127.0.0.1", pop.port_ssl, context=tls_context(pop), timeout=10)
+    assert c.getwelcome().startswith(b"+OK")
+    assert "STLS" not in c.capa()
+    c.user("ann")
+    c.pass_(PASSWORD)
+    assert c.stat() == (0, 0)
+    c.quit()
+
+
+def test_transaction_commands(pop):
+    for n in (1, 2, 3):
+        deliver(pop, "lee", message=msg(n))
+    c = login(pop, "lee")
+    count, octets = c.stat()
+    assert count == 3
+    resp, lines, _ = c.list()
+    sizes = [int(ln.split()[1]) for ln in lines]
+    assert len(sizes) == 3 and sum(sizes) == octets
+    assert c.list(2).split()[2] == str(sizes[1]).encode()
+    resp, uidls, _ = c.uidl()
+    uids = [ln.split()[1] for ln in uidls]
+    assert len(set(uids)) == 3
+    resp, body, size = c.retr(1)
+    assert b"Subject: message 1" in body and b".dotted" in body and size == sizes[0] + 0 or size >= sizes[0]
+    resp, top, _ = c.top(2, 1)
+    assert top[-1] == b"line one of 2" and b"Subject: message 2" in top
+    assert c.noop().startswith(b"+OK")
+    c.dele(1)
+    with pytest.raises(poplib.error_proto):
+        c.retr(1)
+    with pytest.raises(poplib.error_proto):
+        c.dele(1)
+    assert c.stat()[0] == 2
+    c.rset()
+    assert c.stat()[0] == 3
+    c.dele(2)
+    # the deletion is applied only at QUIT: another look meanwhile sees 3
+    c.sock.close()
+    c = login(pop, "lee")
+    assert c.stat()[0] == 3
+    assert [ln.split()[1] for ln in c.uidl()[1]] == uids  # stable across sessions
+    c.dele(2)
+    assert b"2 messages left" in c.quit()
+    c = login(pop, "lee")
+    assert c.stat()[0] == 2
+    assert [ln.split()[1] for ln in c.uidl()[1]] == [uids[0], uids[2]]
+    c.quit()
+
+
+def test_malformed_commands_and_long_line(pop):
+    c = connect(pop)
+    for bad in ("", "FROB", "RETR 1", "STAT", "USER", "CAPA extra"):
+        with pytest.raises(poplib.error_proto):
+            c._shortcmd(bad)
+    c.stls(context=tls_context(pop))
+    c.user("joe")
+    c.pass_(PASSWORD)
+    for bad in ("RETR abc", "RETR 0", "RETR 99", "TOP 1", "LIST 1 2", "DELE -1", "STLS", "USER x"):
+        with pytest.raises(poplib.error_proto):
+            c._shortcmd(bad)
+    c._putcmd("NOOP " + "x" * 400)
+    assert c._getline()[0].startswith(b"-ERR")
+    assert c.noop().startswith(b"+OK")  # the session goes on
+    c.quit()
+
+
+def test_second_session_in_use(pop):
+    a = login(pop, "kim")
+    b = connect(pop)
+    b.stls(context=tls_context(pop))
+    b.user("kim")
+    with pytest.raises(poplib.error_proto) as e:
+        b.pass_(PASSWORD)
+    assert err(e).startswith("-ERR [IN-USE]")
+    a.quit()
+    b.user("kim")
+    assert b.pass_(PASSWORD).startswith(b"+OK")
+    b.quit()
+
+
+def test_plaintext_policy_reload_and_pipelining(pop):
+    pop.run("set", "pop.plaintextmincipher", "-1")
+    try:
+        before = pop.popd.log_text().count("config generation")
+        pop.popd.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: pop.popd.log_text().count("config generation") > before,
+                   what="the reload")
+        s = socket.create_connection(("127.0.0.1", pop.port_plain), timeout=10)
+        f = s.makefile("rb")
+        assert f.readline().startswith(b"+OK")
+        s.sendall(f"CAPA\r\nUSER joe\r\nPASS {PASSWORD}\r\nSTAT\r\nQUIT\r\n".encode())
+        lines = []
+        while True:
+            ln = f.readline()
+            if not ln:
+                break
+            lines.append(ln.rstrip(b"\r\n"))
+        assert b"USER" in lines
+        tail = [ln for ln in lines[lines.index(b".") + 1:]]
+        assert [ln[:3] for ln in tail] == [b"+OK"] * 4, lines
+        s.close()
+    finally:
+        pop.run("set", "pop.plaintextmincipher", "0")
+        pop.popd.proc.send_signal(signal.SIGHUP)
+
+
+def test_idle_timeout(pop, tmp_path):
+    pop.popd.stop()
+    p = Popd(pop, env={"MS_POP_IDLE_MS": "700"})
+    p.start()
+    pop.popd = p
+    c = connect(pop)
+    t0 = time.monotonic()
+    assert c._getline()[0].startswith(b"-ERR")
+    assert time.monotonic() - t0 < 5
+    assert c.file.readline() == b""
+    assert "idle timeout" in p.log_text()

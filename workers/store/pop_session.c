@@ -1,0 +1,364 @@
+/*
+ * pop_session: one POP3 client connection: the reader (lines under
+ * POP_LINE_MAX), the parser (command word, arguments, table lookup, state
+ * check) and the replies.  The handlers are in pop_cmd_*.c.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ms/conf.h>
+#include <ms/directory.h>
+#include <ms/errors.h>
+#include <ms/io.h>
+#include <ms/log.h>
+#include <ms/options.h>
+
+#include "pop.h"
+#include "store.h"
+
+static void on_conn(struct ms_conn *conn, enum ms_conn_event ev, void *ctx);
+
+void pop_write(struct pop_session *s, const void *data, size_t len)
+{
+	ms_conn_write(s->conn, data, len);
+	s->bytes_out += len;
+}
+
+void pop_puts(struct pop_session *s, const char *text)
+{
+	pop_write(s, text, strlen(text));
+}
+
+static void reply(struct pop_session *s, const char *status, const char *fmt, va_list ap)
+{
+	struct ms_buf b;
+
+	ms_buf_init(&b);
+	ms_buf_puts(&b, status);
+	if (fmt != NULL && *fmt != '\0') {
+		ms_buf_putc(&b, ' ');
+		ms_buf_vprintf(&b, fmt, ap);
+	}
+	ms_buf_puts(&b, "\r\n");
+	pop_write(s, b.data, b.len);
+	ms_buf_deinit(&b);
+}
+
+void pop_ok(struct pop_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply(s, "+OK", fmt, ap);
+	va_end(ap);
+}
+
+void pop_err(struct pop_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply(s, "-ERR", fmt, ap);
+	va_end(ap);
+}
+
+bool pop_plaintext_ok(const struct pop_session *s)
+{
+	long long min = ms_conf_int(s->srv->conf, MS_OPT_POP_PLAINTEXTMINCIPHER);
+
+	/* -1: always; 0: only under TLS; N: a cipher of N bits, which every
+	 * suite of TLS 1.2 and later offers (ms_tls offers nothing older). */
+	return min < 0 || s->tls;
+}
+
+/* The greeting: pop.banner with %h %p %P %V, or the built-in one. */
+static void greet(struct pop_session *s)
+{
+	const char *banner = ms_conf_str(s->srv->conf, MS_OPT_POP_BANNER);
+	char host[256];
+	struct ms_buf b;
+
+	if (banner == NULL || *banner == '\0') {
+		pop_ok(s, "Messaging Multiplexor (Oracle Communications Messaging Server) POP3 server ready");
+		return;
+	}
+	if (gethostname(host, sizeof(host)) != 0)
+		strcpy(host, "localhost");
+	host[sizeof(host) - 1] = '\0';
+	ms_buf_init(&b);
+	for (const char *p = banner; *p != '\0'; p++) {
+		if (*p != '%' || p[1] == '\0') {
+			if (*p != '\r' && *p != '\n')
+				ms_buf_putc(&b, *p);
+			continue;
+		}
+		p++;
+		switch (*p) {
+		case 'h': ms_buf_puts(&b, host); break;
+		case 'p': ms_buf_puts(&b, "POP3"); break;
+		case 'P': ms_buf_puts(&b, "Oracle Communications Messaging Server"); break;
+		case 'V': ms_buf_puts(&b, "8.1"); break;
+		default: ms_buf_putc(&b, *p); break;
+		}
+	}
+	pop_ok(s, "%s", b.data);
+	ms_buf_deinit(&b);
+}
+
+static void peer_of(struct pop_session *s, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN] = "unknown";
+	unsigned port = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
+			port = ntohs(sin->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
+			port = ntohs(sin6->sin6_port);
+		}
+	}
+	if (strncmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, ':') == NULL)
+		memmove(addr, addr + 7, strlen(addr + 7) + 1); /* IPv4-mapped */
+	snprintf(s->client, sizeof(s->client), "%s", addr);
+	snprintf(s->peer, sizeof(s->peer), "[%s:%u]", addr, port);
+}
+
+void pop_session_start(struct pop_server *srv, int fd, bool implicit_tls)
+{
+	struct pop_session *s = ms_xcalloc(1, sizeof(*s));
+	struct ms_buf why;
+
+	s->srv = srv;
+	s->id = ++srv->next_id;
+	s->lockfd = -1;
+	s->start_ms = (long long)ms_loop_now_ms(srv->loop);
+	ms_buf_init(&s->line);
+	peer_of(s, fd);
+	s->conn = ms_conn_new(srv->loop, fd, on_conn, s);
+	ms_conn_set_timeouts(s->conn, srv->idle_ms, srv->idle_ms);
+	ms_conn_set_max_input(s->conn, 64 * 1024);
+	s->next = srv->sessions;
+	if (srv->sessions != NULL)
+		srv->sessions->prev = s;
+	srv->sessions = s;
+	srv->nsessions++;
+	ms_log_debug("connect %s session %lu", s->peer, s->id);
+	if (implicit_tls) {
+		ms_buf_init(&why);
+		if (srv->tls == NULL || ms_conn_start_tls(s->conn, srv->tls, MS_TLS_SERVER, NULL, &why) < 0) {
+			ms_log_error("%s: TLS: %s", s->peer, srv->tls == NULL ? "no certificate" : why.data);
+			ms_buf_deinit(&why);
+			pop_session_free(s);
+			return;
+		}
+		ms_buf_deinit(&why);
+		s->tls_pending = true;
+		return; /* the greeting follows the handshake */
+	}
+	greet(s);
+}
+
+void pop_session_free(struct pop_session *s)
+{
+	struct pop_server *srv = s->srv;
+	char when[64] = "";
+	long long dur = ((long long)ms_loop_now_ms(srv->loop) - s->start_ms) / 1000;
+
+	if (s->req != NULL)
+		ms_directory_cancel(s->req);
+	if (s->login_time != 0) {
+		time_t t = (time_t)s->login_time;
+		struct tm tm;
+		localtime_r(&t, &tm);
+		snprintf(when, sizeof(when), " %d/%d/%d %d:%02d:%02d", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	}
+	ms_log_notice("close %s %s%s %lld:%02lld:%02lld %llu %llu %d", s->peer,
+		      s->userid != NULL ? s->userid : "[unauthenticated]", when, dur / 3600,
+		      dur / 60 % 60, dur % 60, (unsigned long long)s->bytes_in,
+		      (unsigned long long)s->bytes_out, s->userid != NULL ? 1 : 0);
+	pop_maildrop_close(s);
+	ms_timer_free(&s->quit_timer);
+	ms_conn_free(&s->conn);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	srv->nsessions--;
+	free(s->user);
+	free(s->login);
+	free(s->mech);
+	free(s->userid);
+	ms_buf_deinit(&s->line);
+	free(s);
+	pop_server_session_gone(srv);
+}
+
+static void quit_tick(void *ctx)
+{
+	struct pop_session *s = ctx;
+
+	ms_conn_close_after_flush(s->conn);
+}
+
+void pop_session_quit(struct pop_session *s)
+{
+	s->state = POP_STATE_QUIT;
+	if (!s->tls) {
+		ms_conn_close_after_flush(s->conn);
+		return;
+	}
+	/*
+	 * Under TLS, ms_conn_close_after_flush shuts the socket as soon as the
+	 * TLS layer has taken the output, which may be before the socket did,
+	 * losing the last reply (lib/io.c: on_write looks at the filter's
+	 * buffer only).  Give the socket a moment first.
+	 */
+	ms_conn_pause_read(s->conn);
+	s->quit_timer = ms_timer_new(s->srv->loop, quit_tick, s);
+	ms_timer_start(s->quit_timer, 50, false);
+}
+
+/* Split the line into words at runs of spaces; PASS keeps the rest of the
+ * line as its one argument (a password may contain spaces). */
+static int split(char *line, char **argv, int cap)
+{
+	int argc = 0;
+	char *p = line;
+
+	while (*p != '\0' && argc < cap) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		argv[argc++] = p;
+		if (argc == 1 && strncasecmp(argv[0], "PASS ", 5) == 0) {
+			p[4] = '\0';
+			argv[argc++] = p + 5;
+			break;
+		}
+		while (*p != '\0' && *p != ' ')
+			p++;
+		if (*p == ' ')
+			*p++ = '\0';
+	}
+	if (*p != '\0' && argc == cap)
+		return cap + 1;
+	return argc;
+}
+
+static void dispatch(struct pop_session *s, char *line)
+{
+	char *argv[8];
+	int argc;
+	const struct pop_command *c;
+
+	for (char *p = line; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 && *p != '\t') {
+			pop_err(s, "Invalid characters in command");
+			return;
+		}
+	}
+	argc = split(line, argv, 8);
+	if (argc == 0) {
+		pop_err(s, "Empty command");
+		return;
+	}
+	for (c = pop_commands; c->name != NULL; c++)
+		if (strcasecmp(c->name, argv[0]) == 0)
+			break;
+	if (c->name == NULL) {
+		pop_err(s, "Unknown command");
+		return;
+	}
+	if ((c->states & POP_IN(s->state)) == 0) {
+		pop_err(s, "Command not valid in this state");
+		return;
+	}
+	if (argc - 1 < c->min_args || argc - 1 > c->max_args) {
+		pop_err(s, "Syntax error in %s", c->name);
+		return;
+	}
+	c->handler(s, argc - 1, argv + 1);
+}
+
+void pop_session_input(struct pop_session *s)
+{
+	while (s->conn != NULL && (s->state == POP_STATE_AUTH || s->state == POP_STATE_TRANS) &&
+	       !s->tls_pending) {
+		int r = ms_conn_read_line(s->conn, &s->line, POP_LINE_MAX);
+		if (r == MS_AGAIN)
+			break;
+		if (r != MS_OK) {
+			s->bytes_in += POP_LINE_MAX;
+			if (s->auth_plain_wait)
+				s->auth_plain_wait = false;
+			pop_err(s, "Line too long");
+			continue;
+		}
+		s->bytes_in += s->line.len + 2;
+		if (s->auth_plain_wait) {
+			s->auth_plain_wait = false;
+			pop_auth_plain_response(s, s->line.data);
+			continue;
+		}
+		dispatch(s, s->line.data);
+	}
+}
+
+static void on_conn(struct ms_conn *conn, enum ms_conn_event ev, void *ctx)
+{
+	struct pop_session *s = ctx;
+
+	(void)conn;
+	switch (ev) {
+	case MS_CONN_TLS_READY:
+		s->tls_pending = false;
+		s->tls = true;
+		ms_log_debug("%s TLS %s", s->peer, ms_conn_tls_info(s->conn));
+		if (s->state == POP_STATE_AUTH && s->bytes_out == 0)
+			greet(s); /* implicit TLS: greet now */
+		pop_session_input(s);
+		break;
+	case MS_CONN_DATA:
+		pop_session_input(s);
+		break;
+	case MS_CONN_TIMEOUT:
+		if (s->state == POP_STATE_QUIT) {
+			pop_session_free(s);
+			break;
+		}
+		ms_log_notice("%s idle timeout", s->peer);
+		/* RFC 1939 section 3: an autologout timer ends the session
+		 * without entering UPDATE, so no message is removed. */
+		pop_err(s, "Idle timeout, closing connection");
+		pop_session_quit(s);
+		break;
+	case MS_CONN_LOW_WATER:
+	case MS_CONN_CONNECTED:
+		break;
+	case MS_CONN_ERROR:
+		ms_log_debug("%s connection error: %s", s->peer, ms_conn_error(s->conn));
+		pop_session_free(s);
+		break;
+	case MS_CONN_EOF:
+		pop_session_free(s);
+		break;
+	}
+}
