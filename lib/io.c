@@ -603,6 +603,8 @@ struct ms_conn {
 	struct ms_loop *loop;
 	struct bufferevent *bev; /* the top one: the TLS filter once TLS started */
 	struct event *deferred;  /* delivers an immediate connect failure */
+	struct event *drain;     /* close after flush under TLS: waits for the socket */
+	int drain_polls;
 	ms_conn_fn *fn;
 	void *ctx;
 	size_t max_input;
@@ -628,6 +630,8 @@ static void conn_really_free(struct ms_conn *c)
 		bufferevent_free(c->bev);
 	if (c->deferred != NULL)
 		event_free(c->deferred);
+	if (c->drain != NULL)
+		event_free(c->drain);
 	free(c);
 }
 
@@ -653,6 +657,44 @@ static void on_read(struct bufferevent *bev, void *arg)
 	conn_emit(arg, MS_CONN_DATA);
 }
 
+/* The socket-level buffer event (under a TLS filter, the lowest one). */
+static struct bufferevent *lowest_bev(struct bufferevent *b)
+{
+	while (bufferevent_get_underlying(b) != NULL)
+		b = bufferevent_get_underlying(b);
+	return b;
+}
+
+static void finish_close(struct ms_conn *c)
+{
+	int fd = bufferevent_getfd(lowest_bev(c->bev));
+
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+	snprintf(c->err, sizeof(c->err), "Connection closed");
+	conn_emit(c, MS_CONN_EOF);
+}
+
+/*
+ * Under TLS the filter's output empties as soon as OpenSSL has encrypted it;
+ * the bytes (and the close_notify) may still wait in the socket's buffer.
+ * Poll that buffer every 5 ms, for at most 10 s, before shutting the socket.
+ */
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct ms_conn *c = arg;
+	struct bufferevent *low = lowest_bev(c->bev);
+	(void)fd;
+	(void)what;
+
+	if (evbuffer_get_length(bufferevent_get_output(low)) > 0 && ++c->drain_polls < 2000) {
+		struct timeval tv = {0, 5000};
+		event_add(c->drain, &tv);
+		return;
+	}
+	finish_close(c);
+}
+
 static void on_write(struct bufferevent *bev, void *arg)
 {
 	struct ms_conn *c = arg;
@@ -660,17 +702,23 @@ static void on_write(struct bufferevent *bev, void *arg)
 
 	if (c->closing && left == 0) {
 		c->closing = false;
-		bufferevent_disable(bev, EV_READ | EV_WRITE);
-		int fd = bufferevent_getfd(bev);
+		bufferevent_disable(bev, EV_READ);
 		if (c->tls) {
 			SSL *ssl = bufferevent_openssl_get_ssl(bev);
 			if (ssl != NULL)
 				SSL_shutdown(ssl);
+			struct bufferevent *low = lowest_bev(bev);
+			if (low != bev && evbuffer_get_length(bufferevent_get_output(low)) > 0) {
+				if (c->drain == NULL)
+					c->drain = evtimer_new(bufferevent_get_base(bev), on_drain_tick, c);
+				struct timeval tv = {0, 5000};
+				c->drain_polls = 0;
+				event_add(c->drain, &tv);
+				return;
+			}
 		}
-		if (fd >= 0)
-			shutdown(fd, SHUT_RDWR);
-		snprintf(c->err, sizeof(c->err), "Connection closed");
-		conn_emit(c, MS_CONN_EOF);
+		bufferevent_disable(bev, EV_WRITE);
+		finish_close(c);
 		return;
 	}
 	if (c->low_water_on && c->above_low && left <= c->low_water) {

@@ -68,7 +68,6 @@ struct pop_session {
 	char *mech;           /* "plaintext" (USER/PASS) or "PLAIN" */
 	bool auth_plain_wait; /* AUTH PLAIN sent without an initial response */
 	struct ms_directory_request *req;
-	struct ms_timer *quit_timer;
 	/* TRANS */
 	char *userid; /* store user ID */
 	struct store_user *su;
@@ -79,6 +78,7 @@ struct pop_session {
 	/* accounting for the close record */
 	uint64_t bytes_in, bytes_out;
 	long long login_time; /* wall clock seconds, 0 before login */
+	long long connect_time;
 	long long start_ms;
 	struct ms_buf line;
 };

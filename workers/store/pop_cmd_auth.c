@@ -208,6 +208,9 @@ static char *store_userid(struct pop_session *s, const struct ms_directory_user 
 {
 	const char *def = ms_conf_str(s->srv->conf, MS_OPT_BASE_DEFAULTDOMAIN);
 
+	if (u->uid == NULL) /* not a user entry: cannot happen for a bind, but never crash */
+		return ms_xstrdup(s->login);
+
 	if (u->domain == NULL || *u->domain == '\0' ||
 	    (def != NULL && strcasecmp(def, u->domain) == 0))
 		return ms_xstrdup(u->uid);
@@ -306,5 +309,6 @@ void pop_cmd_quit(struct pop_session *s, int argc, char **argv)
 		pop_ok(s, "POP3 server signing off (%zu messages left)", left);
 	}
 	ms_buf_deinit(&why);
+	pop_maildrop_close(s); /* unlock now: the client may log in again at once */
 	pop_session_quit(s);
 }

@@ -146,6 +146,7 @@ void pop_session_start(struct pop_server *srv, int fd, bool implicit_tls)
 	s->id = ++srv->next_id;
 	s->lockfd = -1;
 	s->start_ms = (long long)ms_loop_now_ms(srv->loop);
+	s->connect_time = (long long)time(NULL);
 	ms_buf_init(&s->line);
 	peer_of(s, fd);
 	s->conn = ms_conn_new(srv->loop, fd, on_conn, s);
@@ -180,8 +181,8 @@ void pop_session_free(struct pop_session *s)
 
 	if (s->req != NULL)
 		ms_directory_cancel(s->req);
-	if (s->login_time != 0) {
-		time_t t = (time_t)s->login_time;
+	{
+		time_t t = (time_t)(s->login_time != 0 ? s->login_time : s->connect_time);
 		struct tm tm;
 		localtime_r(&t, &tm);
 		snprintf(when, sizeof(when), " %d/%d/%d %d:%02d:%02d", tm.tm_year + 1900,
@@ -192,7 +193,6 @@ void pop_session_free(struct pop_session *s)
 		      dur / 60 % 60, dur % 60, (unsigned long long)s->bytes_in,
 		      (unsigned long long)s->bytes_out, s->userid != NULL ? 1 : 0);
 	pop_maildrop_close(s);
-	ms_timer_free(&s->quit_timer);
 	ms_conn_free(&s->conn);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -210,29 +210,11 @@ void pop_session_free(struct pop_session *s)
 	pop_server_session_gone(srv);
 }
 
-static void quit_tick(void *ctx)
-{
-	struct pop_session *s = ctx;
-
-	ms_conn_close_after_flush(s->conn);
-}
-
 void pop_session_quit(struct pop_session *s)
 {
+	/* lib/io.c waits for the socket to send the last reply, under TLS too. */
 	s->state = POP_STATE_QUIT;
-	if (!s->tls) {
-		ms_conn_close_after_flush(s->conn);
-		return;
-	}
-	/*
-	 * Under TLS, ms_conn_close_after_flush shuts the socket as soon as the
-	 * TLS layer has taken the output, which may be before the socket did,
-	 * losing the last reply (lib/io.c: on_write looks at the filter's
-	 * buffer only).  Give the socket a moment first.
-	 */
-	ms_conn_pause_read(s->conn);
-	s->quit_timer = ms_timer_new(s->srv->loop, quit_tick, s);
-	ms_timer_start(s->quit_timer, 50, false);
+	ms_conn_close_after_flush(s->conn);
 }
 
 /* Split the line into words at runs of spaces; PASS keeps the rest of the

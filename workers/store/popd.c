@@ -8,16 +8,26 @@
  * other sessions.  The store is opened once with its own snapshot of the
  * configuration (store_open wants the snapshot to outlive it).
  *
+ * Start-up: bind the ports, become the user of restricted.cnf when
+ * started by root (STYLE 15), fork the other pop.numprocesses processes
+ * (they accept on the same sockets), and only the first one logs the
+ * readiness line and tells the watcher (ms_ctl_ready).
+ *
  * Signals: SIGHUP reloads the configuration with ms_reload (the greeting,
  * idle timeout, log level, plaintext policy and certificate apply to new
  * sessions); SIGTERM and SIGINT stop accepting and exit once the open
- * sessions have ended (the watcher kills what is left after 20 s).
+ * sessions have ended (the watcher kills what is left after 20 s).  The
+ * first process forwards both to the others and exits after them.  A
+ * process of the group that dies is not replaced (logged as an Error).
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +35,7 @@
 #include <ms/conf.h>
 #include <ms/ctl.h>
 #include <ms/directory.h>
+#include <ms/file.h>
 #include <ms/io.h>
 #include <ms/log.h>
 #include <ms/options.h>
@@ -35,10 +46,17 @@
 #include "pop.h"
 #include "store.h"
 
+#define POPD_MAX_PROCS 64
+
 struct popd {
 	struct pop_server srv;
 	struct ms_listener *plain, *ssl;
 	struct ms_signal *hup, *term, *intr;
+	/* pop.numprocesses: the first process forks the others after binding
+	 * and forwards SIGHUP and SIGTERM to them; they accept on the same
+	 * sockets.  kids[] is the first process's list (pid 0: exited). */
+	pid_t kids[POPD_MAX_PROCS];
+	size_t nkids, live_kids;
 };
 
 static char *log_path(const struct ms_conf *conf)
@@ -131,7 +149,7 @@ void pop_server_session_gone(struct pop_server *srv)
 	long long max = ms_conf_int(srv->conf, MS_OPT_POP_MAXSESSIONS);
 
 	if (srv->draining) {
-		if (srv->nsessions == 0)
+		if (srv->nsessions == 0 && the_popd->live_kids == 0)
 			ms_loop_exit(srv->loop);
 		return;
 	}
@@ -181,6 +199,9 @@ static void on_signal(int signo, void *ctx)
 	struct ms_buf why;
 	struct ms_reload_hooks hooks = {NULL, apply_conf, p};
 
+	for (size_t i = 0; i < p->nkids; i++)
+		if (p->kids[i] > 0)
+			kill(p->kids[i], signo == SIGINT ? SIGTERM : signo);
 	if (signo == SIGHUP) {
 		ms_buf_init(&why);
 		(void)ms_reload(&p->srv.conf, &hooks, &why);
@@ -191,11 +212,85 @@ static void on_signal(int signo, void *ctx)
 	p->srv.draining = true;
 	ms_listener_free(&p->plain);
 	ms_listener_free(&p->ssl);
-	if (p->srv.nsessions == 0)
+	if (p->srv.nsessions == 0 && p->live_kids == 0)
 		ms_loop_exit(p->srv.loop);
 }
 
-static struct ms_listener *listen_on(struct popd *p, unsigned port, ms_accept_fn *fn)
+static void on_kid_exit(pid_t pid, int status, void *ctx)
+{
+	struct popd *p = ctx;
+
+	for (size_t i = 0; i < p->nkids; i++)
+		if (p->kids[i] == pid)
+			p->kids[i] = 0;
+	p->live_kids--;
+	if (!p->srv.draining)
+		ms_log_error("popd process %ld exited (status %d); %zu processes left", (long)pid,
+			     status, p->live_kids + 1);
+	else if (p->srv.nsessions == 0 && p->live_kids == 0)
+		ms_loop_exit(p->srv.loop);
+}
+
+/* The value of key in restricted.cnf ("user=mailsrv"), or NULL. */
+static char *restricted_value(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = text; p != NULL && *p != '\0';) {
+		if (strncmp(p, key, klen) == 0 && p[klen] == '=')
+			return ms_xstrndup(p + klen + 1, strcspn(p + klen + 1, "\r\n"));
+		p = strchr(p, '\n');
+		if (p != NULL)
+			p++;
+	}
+	return NULL;
+}
+
+/*
+ * STYLE 15: once the ports are bound, a popd started by root becomes the
+ * user and group of config/restricted.cnf, before it reads a client byte.
+ * The lock directory it made as root is handed over first.
+ */
+static void drop_privileges(const char *lockdir)
+{
+	struct ms_buf text, why;
+	char *path, *user = NULL, *group = NULL;
+	struct passwd *pw;
+	struct group *gr = NULL;
+	gid_t gid;
+
+	if (geteuid() != 0)
+		return;
+	ms_buf_init(&text);
+	ms_buf_init(&why);
+	path = ms_instance_path("config/restricted.cnf");
+	if (ms_file_read(path, &text, &why) == 0) {
+		user = restricted_value(text.data, "user");
+		group = restricted_value(text.data, "group");
+	}
+	free(path);
+	if (user == NULL)
+		ms_fatal(MS_EXIT_CONFIG, "popd: started as root without a user in restricted.cnf: %s",
+			 why.data);
+	pw = getpwnam(user);
+	if (pw == NULL)
+		ms_fatal(MS_EXIT_CONFIG, "popd: restricted.cnf: no user %s", user);
+	if (group != NULL && (gr = getgrnam(group)) == NULL)
+		ms_fatal(MS_EXIT_CONFIG, "popd: restricted.cnf: no group %s", group);
+	gid = gr != NULL ? gr->gr_gid : pw->pw_gid;
+	if (pw->pw_uid != 0) {
+		if (chown(lockdir, pw->pw_uid, gid) < 0 || setgroups(1, &gid) < 0 ||
+		    setgid(gid) < 0 || setuid(pw->pw_uid) < 0)
+			ms_fatal(MS_EXIT_OSERR, "popd: cannot become %s: %s", user, strerror(errno));
+		ms_log_info("running as %s", user);
+	}
+	free(user);
+	free(group);
+	ms_buf_deinit(&text);
+	ms_buf_deinit(&why);
+}
+
+static int listen_on(unsigned port)
 {
 	struct ms_buf why;
 	int fd;
@@ -204,7 +299,30 @@ static struct ms_listener *listen_on(struct popd *p, unsigned port, ms_accept_fn
 	if (ms_listen_tcp(NULL, port, 128, false, &fd, &why) < 0)
 		ms_fatal(MS_EXIT_OSERR, "cannot listen on port %u: %s", port, why.data);
 	ms_buf_deinit(&why);
-	return ms_listener_new(p->srv.loop, fd, true, fn, p);
+	return fd;
+}
+
+/* Fork the other processes of pop.numprocesses; true in a forked one. */
+static bool fork_processes(struct popd *p, long long n)
+{
+	for (long long i = 1; i < n && p->nkids < POPD_MAX_PROCS; i++) {
+		pid_t pid = fork();
+		if (pid < 0) {
+			ms_log_error("popd: fork: %s", strerror(errno));
+			break;
+		}
+		if (pid == 0) {
+			/* Die with the first process, even when it is SIGKILLed. */
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			if (getppid() == 1)
+				_exit(0);
+			p->nkids = p->live_kids = 0;
+			return true;
+		}
+		p->kids[p->nkids++] = pid;
+		p->live_kids++;
+	}
+	return false;
 }
 
 int main(int argc, char **argv)
@@ -216,6 +334,8 @@ int main(int argc, char **argv)
 	struct ms_conf *store_conf = NULL;
 	char *path;
 	unsigned port, sslport = 0;
+	int plain_fd, ssl_fd = -1;
+	bool forked;
 
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		printf("usage: popd\n(the POP3 server; started by the watcher as service pop)\n");
@@ -248,29 +368,43 @@ int main(int argc, char **argv)
 	p.srv.idle_ms = idle_ms(p.srv.conf);
 	p.srv.tls = make_tls(p.srv.conf);
 
+	port = (unsigned)ms_conf_int(p.srv.conf, MS_OPT_POP_PORT);
+	plain_fd = listen_on(port);
+	if (ms_conf_bool(p.srv.conf, MS_OPT_POP_ENABLESSLPORT)) {
+		if (p.srv.tls == NULL)
+			ms_fatal(MS_EXIT_CONFIG, "popd: pop.enablesslport needs a server "
+				 "certificate (base.sslcertfile)");
+		sslport = (unsigned)ms_conf_int(p.srv.conf, MS_OPT_POP_SSLPORT);
+		ssl_fd = listen_on(sslport);
+	}
+	drop_privileges(p.srv.lockdir);
+	/* Fork before the loop exists: libevent state does not survive fork. */
+	forked = fork_processes(&p, ms_conf_int(p.srv.conf, MS_OPT_POP_NUMPROCESSES));
+
 	p.srv.loop = ms_loop_new(&why);
 	if (p.srv.loop == NULL)
 		ms_fatal(MS_EXIT_OSERR, "popd: %s", why.data);
 	p.srv.dir_timer = ms_timer_new(p.srv.loop, dir_tick, &p.srv);
-	port = (unsigned)ms_conf_int(p.srv.conf, MS_OPT_POP_PORT);
-	p.plain = listen_on(&p, port, on_accept_plain);
-	if (ms_conf_bool(p.srv.conf, MS_OPT_POP_ENABLESSLPORT)) {
-		if (p.srv.tls == NULL)
-			ms_fatal(MS_EXIT_CONFIG, "popd: pop.enablesslport needs a server certificate (base.sslcertfile)");
-		sslport = (unsigned)ms_conf_int(p.srv.conf, MS_OPT_POP_SSLPORT);
-		p.ssl = listen_on(&p, sslport, on_accept_ssl);
-	}
-	if (ms_conf_int(p.srv.conf, MS_OPT_POP_NUMPROCESSES) > 1)
-		ms_log_warning("pop.numprocesses > 1 is not supported yet: running one process");
+	p.plain = ms_listener_new(p.srv.loop, plain_fd, true, on_accept_plain, &p);
+	if (ssl_fd >= 0)
+		p.ssl = ms_listener_new(p.srv.loop, ssl_fd, true, on_accept_ssl, &p);
+	for (size_t i = 0; i < p.nkids; i++)
+		ms_child_watch(p.srv.loop, p.kids[i], on_kid_exit, &p);
 	p.hup = ms_signal_new(p.srv.loop, SIGHUP, on_signal, &p);
 	p.term = ms_signal_new(p.srv.loop, SIGTERM, on_signal, &p);
 	p.intr = ms_signal_new(p.srv.loop, SIGINT, on_signal, &p);
-	if (sslport != 0)
-		ms_log_notice("Oracle Communications Messaging Server POP3 8.1 ready on port %u and SSL port %u",
-			      port, sslport);
-	else
-		ms_log_notice("Oracle Communications Messaging Server POP3 8.1 ready on port %u", port);
-	(void)ms_ctl_ready();
+	if (!forked) {
+		char procs[32] = "";
+		if (p.nkids > 0)
+			snprintf(procs, sizeof(procs), " (%zu processes)", p.nkids + 1);
+		if (sslport != 0)
+			ms_log_notice("Oracle Communications Messaging Server POP3 8.1 ready on "
+				      "port %u and SSL port %u%s", port, sslport, procs);
+		else
+			ms_log_notice("Oracle Communications Messaging Server POP3 8.1 ready on port %u%s",
+				      port, procs);
+		(void)ms_ctl_ready();
+	}
 
 	if (ms_loop_run(p.srv.loop) < 0)
 		ms_log_error("popd: the event loop failed");
