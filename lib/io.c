@@ -491,7 +491,7 @@ int ms_listen_unix(const char *path, mode_t mode, int backlog, int *fd_r, struct
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	strcpy(sun.sun_path, path);
+	memcpy(sun.sun_path, path, strlen(path) + 1); /* length checked above */
 	if (unix_alive(&sun)) {
 		ms_buf_printf(why, "%s: another process answers on this socket", path);
 		errno = EADDRINUSE;
@@ -909,7 +909,7 @@ struct ms_conn *ms_conn_connect_unix(struct ms_loop *loop, const char *path, ms_
 		ms_buf_printf(why, "%s: socket path too long", path);
 		return NULL;
 	}
-	strcpy(sun.sun_path, path);
+	memcpy(sun.sun_path, path, strlen(path) + 1); /* length checked above */
 	return conn_connect(loop, (struct sockaddr *)&sun, sizeof(sun), "unix", fn, ctx, why);
 }
 

@@ -168,7 +168,7 @@ def test_user_pass_failure_then_success_and_log(pop):
     assert "plaintext nosuchuser authentication failure" in log
     assert "login [127.0.0.1:" in log and " joe plaintext" in log
     assert "wrong" not in log and PASSWORD not in log
-    assert " POP3 8.1 ready on port" in log
+    assert "Messaging Server POP3 " in log and " ready on port" in log
     # the close record ends with login time, duration, bytes in, bytes out, 1
     closes = [ln for ln in log.splitlines() if " close [127.0.0.1:" in ln and " joe " in ln]
     assert closes and closes[-1].split()[-1] == "1"

@@ -17,6 +17,7 @@
 #include <ms/io.h>
 #include <ms/log.h>
 #include <ms/options.h>
+#include <ms/version.h>
 
 #include "pop.h"
 #include "store.h"
@@ -33,7 +34,7 @@ void pop_cmd_capa(struct pop_session *s, int argc, char **argv)
 		if (s->srv->tls != NULL && !s->tls)
 			pop_puts(s, "STLS\r\n");
 	}
-	pop_puts(s, "IMPLEMENTATION Oracle-Communications-Messaging-Server-8.1\r\n.\r\n");
+	pop_puts(s, "IMPLEMENTATION " MS_PRODUCT_TOKEN "-" MS_VERSION "\r\n.\r\n");
 }
 
 void pop_cmd_stls(struct pop_session *s, int argc, char **argv)

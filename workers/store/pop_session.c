@@ -20,6 +20,7 @@
 #include <ms/io.h>
 #include <ms/log.h>
 #include <ms/options.h>
+#include <ms/version.h>
 
 #include "pop.h"
 #include "store.h"
@@ -87,11 +88,11 @@ static void greet(struct pop_session *s)
 	struct ms_buf b;
 
 	if (banner == NULL || *banner == '\0') {
-		pop_ok(s, "Messaging Multiplexor (Oracle Communications Messaging Server) POP3 server ready");
+		pop_ok(s, MS_PRODUCT_NAME " POP3 server ready");
 		return;
 	}
 	if (gethostname(host, sizeof(host)) != 0)
-		strcpy(host, "localhost");
+		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	ms_buf_init(&b);
 	for (const char *p = banner; *p != '\0'; p++) {
@@ -104,7 +105,7 @@ static void greet(struct pop_session *s)
 		switch (*p) {
 		case 'h': ms_buf_puts(&b, host); break;
 		case 'p': ms_buf_puts(&b, "POP3"); break;
-		case 'P': ms_buf_puts(&b, "Oracle Communications Messaging Server"); break;
+		case 'P': ms_buf_puts(&b, MS_PRODUCT_NAME); break;
 		case 'V': ms_buf_puts(&b, "8.1"); break;
 		default: ms_buf_putc(&b, *p); break;
 		}

@@ -42,6 +42,7 @@
 #include <ms/path.h>
 #include <ms/reload.h>
 #include <ms/tls.h>
+#include <ms/version.h>
 
 #include "pop.h"
 #include "store.h"
@@ -208,7 +209,7 @@ static void on_signal(int signo, void *ctx)
 		ms_buf_deinit(&why);
 		return;
 	}
-	ms_log_notice("Oracle Communications Messaging Server POP3 8.1 shutting down");
+	ms_log_notice(MS_PRODUCT_NAME " POP3 " MS_VERSION " shutting down");
 	p->srv.draining = true;
 	ms_listener_free(&p->plain);
 	ms_listener_free(&p->ssl);
@@ -398,10 +399,10 @@ int main(int argc, char **argv)
 		if (p.nkids > 0)
 			snprintf(procs, sizeof(procs), " (%zu processes)", p.nkids + 1);
 		if (sslport != 0)
-			ms_log_notice("Oracle Communications Messaging Server POP3 8.1 ready on "
+			ms_log_notice(MS_PRODUCT_NAME " POP3 " MS_VERSION " ready on "
 				      "port %u and SSL port %u%s", port, sslport, procs);
 		else
-			ms_log_notice("Oracle Communications Messaging Server POP3 8.1 ready on port %u%s",
+			ms_log_notice(MS_PRODUCT_NAME " POP3 " MS_VERSION " ready on port %u%s",
 				      port, procs);
 		(void)ms_ctl_ready();
 	}

@@ -1,0 +1,523 @@
+"""imapd end to end: the real IMAP4rev1 server against a real slapd.
+
+One instance for the module (init-config --local-directory, slapd under
+ldap-local run), users made with commadmin, messages put in with the real
+`deliver`, a certificate made with openssl, and Python's imaplib as the
+client (docs/man/imapd.8).  imapd runs attached to the test, the way the
+watcher runs it, and its readiness line in data/log/imap is awaited.
+"""
+import base64
+import imaplib
+import re
+import signal
+import socket
+import ssl
+import subprocess
+
+import pytest
+
+from conftest import BUILD, DOMAIN, wait_until
+from ldap_fixtures import create_ldap_instance, make_cert
+from test_store_tools import deliver
+
+IMAPD = BUILD / "workers" / "store" / "imapd"
+PASSWORD = "Imap-Pass-1"
+
+
+def msg(n, subject=None):
+    subject = subject or f"message {n}"
+    return (f"Subject: {subject}\nFrom: a@example.com\nTo: joe@example.com\n"
+            f"Date: Mon, 30 Nov 2026 07:00:00 +0000\n\nline one of {n}\nline two\n")
+
+
+class Imapd:
+    def __init__(self, inst):
+        self.inst = inst
+        self.env = dict(inst.env)
+        self.log = inst.root / "data" / "log" / "imap"
+        self.proc = None
+
+    def log_text(self):
+        return self.log.read_text() if self.log.exists() else ""
+
+    def start(self):
+        before = self.log_text().count("ready on port")
+        self.proc = subprocess.Popen([str(IMAPD)], env=self.env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: self.log_text().count("ready on port") > before or self.proc.poll() is not None,
+                   timeout=15, what="imapd's readiness line")
+        assert self.proc.poll() is None, self.proc.stderr.read()
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            assert self.proc.returncode == 0, self.proc.stderr.read()
+
+
+@pytest.fixture(scope="module")
+def imap(tmp_path_factory):
+    root = tmp_path_factory.mktemp("imap")
+    inst = create_ldap_instance(root / "instance")
+    d = None
+    try:
+        inst.start()
+        cert, key = make_cert(root)
+        inst.port_plain = 143 + inst.offset
+        inst.port_ssl = 993 + inst.offset
+        inst.cafile = str(cert)
+        inst.run("set", "imap.port", str(inst.port_plain))
+        inst.run("set", "imap.sslport", str(inst.port_ssl))
+        inst.run("set", "imap.enablesslport", "1")
+        inst.run("set", "imap.banner", "%h %p server (%P %V) ready")
+        inst.run("set", "imap.logfile.loglevel", "Information")
+        inst.run("set", "base.sslcertfile", str(cert))
+        inst.run("set", "base.sslkeyfile", str(key))
+        for uid in ("joe", "ann", "kim", "lee", "max"):
+            inst.commadmin("user", "create", "-l", uid, "-d", DOMAIN, "-W", PASSWORD,
+                           "-F", uid, "-L", "Imap")
+        d = Imapd(inst)
+        d.start()
+        inst.imapd = d
+        yield inst
+    finally:
+        if d is not None:
+            d.stop()
+        inst.teardown()
+
+
+def tls_context(inst):
+    return ssl.create_default_context(cafile=inst.cafile)
+
+
+def connect(inst):
+    return imaplib.IMAP4("127.0.0.1", inst.port_plain, timeout=10)
+
+
+def login(inst, user="joe"):
+    c = connect(inst)
+    c.starttls(ssl_context=tls_context(inst))
+    typ, _ = c.login(user, PASSWORD)
+    assert typ == "OK"
+    return c
+
+
+def raw(c, line):
+    """Send one raw command line and return (tagged status line, untagged lines)."""
+    tag = c._new_tag().decode()
+    c.send(f"{tag} {line}\r\n".encode())
+    untagged = []
+    while True:
+        ln = c.readline().decode()
+        if ln.startswith(tag + " "):
+            return ln.rstrip("\r\n"), untagged
+        untagged.append(ln.rstrip("\r\n"))
+
+
+def test_greeting_capability_noop_logout(imap):
+    c = connect(imap)
+    welcome = c.welcome.decode()
+    assert welcome.startswith("* OK [CAPABILITY IMAP4rev1 ")
+    assert "IMAP4 server (Oracle Communications Messaging Server 8.1) ready" in welcome
+    caps = c.capabilities
+    for cap in ("IMAP4REV1", "STARTTLS", "LOGINDISABLED", "LITERAL+", "SASL-IR", "UIDPLUS",
+                "MOVE", "IDLE", "NAMESPACE", "ID", "ENABLE", "UNSELECT", "SPECIAL-USE", "CHILDREN"):
+        assert cap in caps, caps
+    assert "AUTH=PLAIN" not in caps
+    assert c.noop()[0] == "OK"
+    assert c.logout()[0] == "BYE"
+
+
+def test_plaintext_refused_before_starttls(imap):
+    c = connect(imap)
+    with pytest.raises(imaplib.IMAP4.error) as e:
+        c.login("joe", PASSWORD)
+    assert "PRIVACYREQUIRED" in str(e.value)
+    status, _ = raw(c, "AUTHENTICATE PLAIN " + base64.b64encode(b"\0joe\0" + PASSWORD.encode()).decode())
+    assert " NO [PRIVACYREQUIRED]" in status
+    c.starttls(ssl_context=tls_context(imap))
+    assert "AUTH=PLAIN" in c.capabilities and "LOGINDISABLED" not in c.capabilities
+    assert "STARTTLS" not in c.capabilities
+    with pytest.raises(imaplib.IMAP4.error) as e:
+        c.login("joe", "wrong")
+    assert "AUTHENTICATIONFAILED" in str(e.value)
+    assert c.login("joe", PASSWORD)[0] == "OK"
+    c.logout()
+    log = wait_until(lambda: (t := imap.imapd.log_text()) and " close [127.0.0.1:" in t and t,
+                     what="the close record")
+    assert "IMAP4 8.1 ready on port" in log
+    assert "plaintext joe authentication failure" in log
+    assert "login [127.0.0.1:" in log and " joe plaintext" in log
+    assert "wrong" not in log and PASSWORD not in log
+
+
+def test_authenticate_plain(imap):
+    c = connect(imap)
+    c.starttls(ssl_context=tls_context(imap))
+    # SASL-IR: the initial response on the command line
+    status, _ = raw(c, "AUTHENTICATE PLAIN " + base64.b64encode(b"\0kim\0" + PASSWORD.encode()).decode())
+    assert " OK [CAPABILITY " in status
+    c.logout()
+    # without: imaplib answers the "+ " continuation
+    c = connect(imap)
+    c.starttls(ssl_context=tls_context(imap))
+    assert c.authenticate("PLAIN", lambda _: b"\0kim\0" + PASSWORD.encode())[0] == "OK"
+    c.logout()
+    c = connect(imap)
+    c.starttls(ssl_context=tls_context(imap))
+    with pytest.raises(imaplib.IMAP4.error):
+        c.authenticate("PLAIN", lambda _: b"\0kim\0wrong")
+    with pytest.raises(imaplib.IMAP4.error):
+        c.authenticate("CRAM-MD5", lambda _: b"x")
+    c.logout()
+
+
+def test_ssl_port(imap):
+    c = imaplib.IMAP4_SSL("127.0.0.1", imap.port_ssl, ssl_context=tls_context(imap), timeout=10)
+    assert "STARTTLS" not in c.capabilities and "AUTH=PLAIN" in c.capabilities
+    assert c.login("ann", PASSWORD)[0] == "OK"
+    c.logout()
+
+
+def test_bad_commands_keep_the_session(imap):
+    c = connect(imap)
+    assert raw(c, "FROB")[0].endswith("BAD Unrecognized command")
+    assert " BAD " in raw(c, "SELECT INBOX")[0]           # not valid before login
+    assert " BAD " in raw(c, "CAPABILITY extra")[0]
+    c.send(b"\r\n")                                        # no tag at all
+    assert c.readline().startswith(b"* BAD")
+    assert " BAD " in raw(c, 'LOGIN "unterminated')[0]
+    # an over-long line is refused, the session goes on
+    c.send(b"x1 NOOP " + b"a" * 9000 + b"\r\n")
+    assert c.readline().startswith(b"x1 BAD")
+    # a synchronising literal that is too large gets no "+", only BAD
+    c.send(b"x2 LOGIN {999999999}\r\n")
+    assert c.readline().startswith(b"x2 BAD")
+    assert c.noop()[0] == "OK"
+    c.logout()
+
+
+def test_literals(imap):
+    c = connect(imap)
+    c.starttls(ssl_context=tls_context(imap))
+    # LITERAL+: no continuation, the bytes follow at once
+    c.send(b"L1 LOGIN {3+}\r\nlee {11+}\r\n" + PASSWORD.encode() + b"\r\n")
+    assert c.readline().startswith(b"L1 OK")
+    c.state = "AUTH"  # imaplib did not see the LOGIN
+    # a synchronising literal gets "+ "
+    c.send(b"L2 CREATE {5}\r\n")
+    assert c.readline().startswith(b"+ ")
+    c.send(b"a b\"c\r\n")
+    assert c.readline().startswith(b"L2 OK")
+    typ, data = c.list('""', "a*")
+    assert typ == "OK" and data[0] == (b'(\\HasNoChildren) "/" {5}', b'a b"c'), data
+    c.logout()
+
+
+def test_mailbox_commands(imap):
+    c = login(imap, "ann")
+    assert c.create("Work")[0] == "OK"
+    assert c.create("Work/Projects")[0] == "OK"
+    assert c.create("Work")[0] == "NO"
+    typ, data = c.list()
+    assert typ == "OK"
+    lines = [d.decode() for d in data]
+    assert '(\\HasNoChildren) "/" "INBOX"' in lines
+    assert '(\\HasChildren) "/" "Work"' in lines
+    assert '(\\HasNoChildren) "/" "Work/Projects"' in lines
+    typ, data = c.list('""', "%")
+    assert '(\\HasNoChildren) "/" "Work/Projects"' not in [d.decode() for d in data]
+    typ, data = c.list('""', '""')
+    assert data == [b'(\\Noselect) "/" ""']
+    assert c.rename("Work/Projects", "Old")[0] == "OK"
+    assert c.subscribe("Old")[0] == "OK"
+    typ, data = c.lsub('""', "*")
+    assert '(\\HasNoChildren) "/" "Old"' in [d.decode() for d in data]
+    assert c.unsubscribe("Old")[0] == "OK"
+    assert c.lsub('""', "Old")[1] == [None]
+    assert c.delete("Old")[0] == "OK"
+    assert c.delete("Old")[0] == "NO"
+    assert c.delete("INBOX")[0] == "NO"
+    deliver(imap, "ann", message=msg(1))
+    typ, data = c.status("INBOX", "(MESSAGES UNSEEN UIDNEXT UIDVALIDITY RECENT)")
+    assert typ == "OK"
+    m = re.match(r'"INBOX" \(MESSAGES 1 UNSEEN 1 UIDNEXT (\d+) UIDVALIDITY (\d+) RECENT 1\)',
+                 data[0].decode())
+    assert m, data
+    assert c.status("Nope", "(MESSAGES)")[0] == "NO"
+    assert " BAD " in raw(c, "STATUS INBOX (FROB)")[0]
+    status, untagged = raw(c, "NAMESPACE")
+    assert " OK " in status and untagged == ['* NAMESPACE (("" "/")) NIL NIL']
+    status, untagged = raw(c, 'ID ("name" "pytest")')
+    assert " OK " in status and untagged[0].startswith("* ID (")
+    status, untagged = raw(c, "ENABLE CONDSTORE")
+    assert " OK " in status and untagged == ["* ENABLED"]
+    c.logout()
+
+
+def test_special_use_in_list(imap):
+    # the store creates the special-use folders of a new user, when configured;
+    # the attribute comes from the store's specialuse column
+    c = login(imap, "max")
+    typ, data = c.list()
+    for d in data:
+        name = d.decode().rsplit(" ", 1)[1]
+        attrs = d.decode().split(")")[0]
+        if name in ('"Sent"', '"Trash"', '"Drafts"'):
+            assert "\\" + name.strip('"') in attrs, d
+    c.logout()
+
+
+def test_select_examine_close(imap):
+    for n in range(3):
+        deliver(imap, "lee", message=msg(n))
+    c = login(imap, "lee")
+    typ, data = c.select("INBOX")
+    assert typ == "OK" and data == [b"3"]
+    assert c.untagged_responses.get("RECENT") == [b"3"]
+    assert c.untagged_responses.get("FLAGS")
+    assert c.untagged_responses.get("UIDVALIDITY")
+    assert c.untagged_responses.get("UIDNEXT")
+    assert c.untagged_responses.get("HIGHESTMODSEQ")
+    assert "READ-WRITE" in c.untagged_responses
+    assert c.check()[0] == "OK"
+    assert c.close()[0] == "OK"
+    # RECENT was claimed by the first SELECT
+    typ, data = c.select("INBOX", readonly=True)
+    assert typ == "OK" and data == [b"3"]
+    assert c.untagged_responses.get("RECENT") == [b"0"]
+    assert "READ-ONLY" in c.untagged_responses
+    assert c.unselect()[0] == "OK"
+    assert c.select("Nope")[0] == "NO"
+    assert " BAD " in raw(c, "CHECK")[0]   # nothing selected
+    c.logout()
+
+
+def test_fetch(imap):
+    deliver(imap, "kim", message=msg(1, "first"))
+    deliver(imap, "kim", message=msg(2, "second"))
+    c = login(imap, "kim")
+    c.select("INBOX")
+    typ, data = c.fetch("1:2", "(UID FLAGS RFC822.SIZE INTERNALDATE)")
+    assert typ == "OK" and len(data) == 2
+    m = re.match(rb'1 \(UID (\d+) FLAGS \(\) RFC822\.SIZE (\d+) INTERNALDATE "\d\d-\w{3}-\d{4} '
+                 rb'\d\d:\d\d:\d\d \+0000"\)', data[0])
+    assert m, data
+    uid1, size1 = int(m.group(1)), int(m.group(2))
+    # BODY.PEEK leaves \Seen alone; the whole message is CRLF and RFC822.SIZE long
+    typ, data = c.fetch("1", "(BODY.PEEK[])")
+    body = data[0][1]
+    assert len(body) == size1 and body.startswith(b"Subject: first\r\n") and body.endswith(b"line two\r\n")
+    typ, data = c.fetch("1", "(FLAGS)")
+    assert data == [b"1 (FLAGS ())"]
+    typ, data = c.fetch("1", "(BODY.PEEK[HEADER.FIELDS (SUBJECT FROM)])")
+    assert data[0][0] == b"1 (BODY[HEADER.FIELDS (SUBJECT FROM)] {39}", data
+    assert data[0][1] == b"Subject: first\r\nFrom: a@example.com\r\n\r\n"
+    typ, data = c.fetch("1", "(BODY.PEEK[TEXT])")
+    assert data[0][1] == b"line one of 1\r\nline two\r\n"
+    typ, data = c.fetch("1", "(BODY.PEEK[HEADER])")
+    assert data[0][1].startswith(b"Subject: first\r\n") and data[0][1].endswith(b"\r\n\r\n")
+    typ, data = c.fetch("1", "(BODY.PEEK[]<9.5>)")
+    assert data[0] == (b"1 (BODY[]<9> {5}", b"first")
+    # BODY[] sets \Seen and says so
+    typ, data = c.fetch("2", "(BODY[TEXT])")
+    assert data[0][1] == b"line one of 2\r\nline two\r\n"
+    assert b"FLAGS (\\Seen)" in data[1], data
+    typ, data = c.fetch("1", "RFC822")
+    assert data[0][0].startswith(b"1 (RFC822 {") and len(data[0][1]) == size1
+    typ, data = c.uid("FETCH", str(uid1), "(FLAGS)")
+    assert data == [f"1 (FLAGS (\\Seen) UID {uid1})".encode()], data
+    typ, data = c.fetch("1:*", "FAST")
+    assert typ == "OK" and len(data) == 2
+    with pytest.raises(imaplib.IMAP4.error):
+        c.fetch("9", "FLAGS")          # no such message
+    with pytest.raises(imaplib.IMAP4.error):
+        c.fetch("1", "(FROB)")
+    typ, data = c.uid("FETCH", "999", "(FLAGS)")
+    assert typ == "OK" and data == [None]
+    c.logout()
+    # EXAMINE: BODY[] does not set \Seen
+    deliver(imap, "kim", message=msg(3))
+    c = login(imap, "kim")
+    c.select("INBOX", readonly=True)
+    c.fetch("3", "(BODY[])")
+    assert c.fetch("3", "(FLAGS)")[1] == [b"3 (FLAGS ())"]
+    c.logout()
+
+
+def test_store_expunge(imap):
+    for n in range(4):
+        deliver(imap, "joe", message=msg(n))
+    c = login(imap, "joe")
+    typ, data = c.select("INBOX")
+    count = int(data[0])
+    assert count >= 4
+    typ, data = c.store("1", "+FLAGS", "(\\Flagged $Work)")
+    assert data == [b"1 (FLAGS (\\Flagged $Work))"], data
+    typ, data = c.store("1", "-FLAGS", "($Work)")
+    assert data == [b"1 (FLAGS (\\Flagged))"]
+    typ, data = c.store("1", "FLAGS.SILENT", "(\\Seen)")
+    assert data == [None]
+    assert c.fetch("1", "FLAGS")[1] == [b"1 (FLAGS (\\Seen))"]
+    assert " BAD " in raw(c, "STORE 1 +FLAGS (\\Recent)")[0]
+    assert " BAD " in raw(c, "STORE 1 FROB (\\Seen)")[0]
+    typ, data = c.fetch("1:*", "UID")
+    uids = [int(re.search(rb"UID (\d+)", d).group(1)) for d in data]
+    # mark 1 and 2 deleted; UID EXPUNGE removes only the one named
+    c.store("1:2", "+FLAGS.SILENT", "\\Deleted")
+    status, untagged = raw(c, f"UID EXPUNGE {uids[1]}")
+    assert " OK " in status and untagged == ["* 2 EXPUNGE"], untagged
+    typ, data = c.expunge()
+    assert typ == "OK" and data == [b"1"]
+    typ, data = c.fetch("1:*", "UID")
+    assert [int(re.search(rb"UID (\d+)", d).group(1)) for d in data] == uids[2:]
+    # CLOSE expunges silently
+    c.store("1", "+FLAGS.SILENT", "\\Deleted")
+    c.close()
+    typ, data = c.select("INBOX")
+    assert int(data[0]) == count - 3
+    c.logout()
+
+
+def test_copy_move(imap):
+    deliver(imap, "lee", message=msg(10, "to copy"))
+    c = login(imap, "lee")
+    typ, data = c.select("INBOX")
+    n = int(data[0])
+    c.create("Archive")
+    typ, data = c.copy(str(n), "Archive")
+    assert typ == "OK" and b"[COPYUID " in data[0], data
+    typ, data = c.copy(str(n), "Nowhere")
+    assert typ == "NO" and b"[TRYCREATE]" in data[0]
+    status, untagged = raw(c, f"MOVE {n} Archive")
+    assert " OK " in status, status
+    assert any(u.startswith("* OK [COPYUID ") for u in untagged), untagged
+    assert f"* {n} EXPUNGE" in untagged
+    typ, data = c.status("Archive", "(MESSAGES)")
+    assert b"MESSAGES 2" in data[0]
+    c.select("Archive")
+    typ, data = c.fetch("1:*", "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    assert data[0][1] == b"Subject: to copy\r\n\r\n"
+    status, untagged = raw(c, "UID MOVE 1:* INBOX")
+    assert " OK " in status and untagged.count("* 1 EXPUNGE") == 2, untagged
+    c.logout()
+
+
+def test_append(imap):
+    c = login(imap, "max")
+    c.create("Saved")
+    body = b"Subject: appended\r\nFrom: max@example.com\r\n\r\nhello\r\n"
+    typ, data = c.append("Saved", "(\\Seen $Label1)", '"01-Feb-2020 10:20:30 +0100"', body)
+    assert typ == "OK", data
+    m = re.match(rb"\[APPENDUID (\d+) (\d+)\]", data[0])
+    assert m, data
+    c.select("Saved")
+    typ, data = c.fetch("1", "(UID FLAGS INTERNALDATE BODY.PEEK[])")
+    assert data[0][0].startswith(f"1 (UID {int(m.group(2))} FLAGS (\\Seen $Label1) "
+                                 f'INTERNALDATE "01-Feb-2020 09:20:30 +0000" BODY[] {{'.encode()), data
+    assert data[0][1] == body
+    # APPEND to the selected mailbox reports the new message; LF is stored as CRLF
+    typ, data = c.append("Saved", None, None, b"Subject: two\n\nbare LF\n")
+    assert typ == "OK"
+    assert c.untagged_responses.get("EXISTS") == [b"2"] or c.noop()[0] == "OK"
+    assert c.fetch("2", "(BODY.PEEK[TEXT])")[1][0][1] == b"bare LF\r\n"
+    typ, data = c.append("Missing", None, None, body)
+    assert typ == "NO" and b"[TRYCREATE]" in data[0]
+    assert " BAD " in raw(c, 'APPEND Saved "not a date" {1+}\r\nx')[0]
+    c.logout()
+
+
+def test_idle_sees_delivery_and_expunge(imap):
+    deliver(imap, "ann", message=msg(20))
+    c = login(imap, "ann")
+    typ, data = c.select("INBOX")
+    n = int(data[0])
+    other = login(imap, "ann")
+    other.select("INBOX")
+    tag = c._new_tag().decode()
+    c.send(f"{tag} IDLE\r\n".encode())
+    assert c.readline().startswith(b"+ ")
+    deliver(imap, "ann", message=msg(21))
+    assert c.readline() == f"* {n + 1} EXISTS\r\n".encode()
+    other.store("1", "+FLAGS.SILENT", "\\Deleted")
+    other.expunge()
+    assert c.readline() == b"* 1 EXPUNGE\r\n"
+    c.send(b"DONE\r\n")
+    assert c.readline().startswith(f"{tag} OK".encode())
+    assert c.noop()[0] == "OK"
+    other.logout()
+    c.logout()
+
+
+def test_search(imap):
+    c = login(imap, "max")
+    c.create("Search")
+    msgs = [
+        b"Subject: Alpha report\r\nFrom: Ann <ann@example.com>\r\nTo: max@example.com\r\n\r\nsmall body\r\n",
+        b"Subject: beta\r\nFrom: bob@example.org\r\nX-Tag: needle\r\n\r\n" + b"big body " * 200 + b"\r\n",
+        b"Subject: gamma\r\nFrom: ann@example.com\r\n\r\nthe needle is here\r\n",
+    ]
+    dates = ['"01-Jan-2020 12:00:00 +0000"', '"15-Jun-2021 12:00:00 +0000"', '"01-Mar-2023 12:00:00 +0000"']
+    for m, d in zip(msgs, dates):
+        assert c.append("Search", None, d, m)[0] == "OK"
+    c.select("Search")
+    c.store("2", "+FLAGS.SILENT", "(\\Seen \\Flagged)")
+    c.store("3", "+FLAGS.SILENT", "(\\Deleted)")
+
+    def s(*crit):
+        typ, data = c.search(None, *crit)
+        assert typ == "OK", data
+        return data[0].decode().split()
+
+    assert s("ALL") == ["1", "2", "3"]
+    assert s("SEEN") == ["2"] and s("UNSEEN") == ["1", "3"]
+    assert s("FLAGGED") == ["2"] and s("DELETED") == ["3"] and s("UNDELETED") == ["1", "2"]
+    assert s("LARGER", "1000") == ["2"] and s("SMALLER", "1000") == ["1", "3"]
+    assert s("FROM", "ann") == ["1", "3"] and s("SUBJECT", "ALPHA") == ["1"]
+    assert s("TO", "max@") == ["1"]
+    assert s("HEADER", "X-Tag", "needle") == ["2"] and s("BODY", "needle") == ["3"]
+    assert s("TEXT", "needle") == ["2", "3"]
+    assert s("BEFORE", "1-Jun-2021") == ["1"] and s("SINCE", "1-Jun-2021") == ["2", "3"]
+    assert s("ON", "15-Jun-2021") == ["2"]
+    assert s("NOT", "SEEN") == ["1", "3"]
+    assert s("OR", "FLAGGED", "DELETED") == ["2", "3"]
+    assert s("(FROM ann SINCE 1-Feb-2020)") == ["3"]
+    assert s("2:3", "UNSEEN") == ["3"]
+    assert s("CHARSET", "UTF-8", "SUBJECT", "gamma") == ["3"]
+    typ, data = c.uid("SEARCH", "ALL")
+    uids = data[0].decode().split()
+    assert len(uids) == 3
+    typ, data = c.uid("SEARCH", "UID", uids[1] + ":*", "SEEN")
+    assert data[0].decode().split() == [uids[1]]
+    assert s("SUBJECT", "nothing-matches") == []
+    with pytest.raises(imaplib.IMAP4.error):
+        c.search(None, "FROB")
+    typ, data = c.search("KOI8-R", "ALL")
+    assert typ == "NO" and b"BADCHARSET" in data[0]
+    c.logout()
+
+
+def test_reload_and_sigterm(imap):
+    """SIGHUP applies a new banner to new sessions; SIGTERM says BYE and exits 0."""
+    imap.run("set", "imap.banner", "Reloaded %p")
+    imap.imapd.proc.send_signal(signal.SIGHUP)
+    def banner():
+        c = connect(imap)
+        w = c.welcome
+        c.logout()
+        return b"Reloaded IMAP4" in w
+    wait_until(banner, timeout=5, what="the new banner")
+    c = login(imap, "ann")
+    c.select("INBOX")
+    imap.imapd.proc.send_signal(signal.SIGTERM)
+    assert c.readline() == b"* BYE Server shutting down\r\n"
+    assert imap.imapd.proc.wait(timeout=10) == 0
+    assert "IMAP4 8.1 shutting down" in imap.imapd.log_text()
+    imap.imapd.start()
+    c = login(imap, "ann")
+    assert c.select("INBOX")[0] == "OK"
+    c.logout()

@@ -1,0 +1,354 @@
+/*
+ * imap_cmd_auth: the commands of any state (CAPABILITY, NOOP, LOGOUT, ID,
+ * ENABLE) and of the not-authenticated state (STARTTLS, LOGIN,
+ * AUTHENTICATE PLAIN with SASL-IR).  Passwords are checked by the
+ * directory asynchronously: the session waits (IMAP_STATE_WAIT, input
+ * held) until the callback answers, while the loop serves the others.
+ * A plaintext password is refused unless imap_plaintext_ok (LOGINDISABLED
+ * is advertised then).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <ms/conf.h>
+#include <ms/directory.h>
+#include <ms/errors.h>
+#include <ms/io.h>
+#include <ms/log.h>
+#include <ms/options.h>
+
+#include "imap.h"
+#include "store.h"
+
+void imap_cmd_capability(struct imap_session *s, const char *tag, struct imap_parser *ps)
+{
+	struct ms_buf b;
+
+	if (!imap_parse_eol(ps)) {
+		imap_bad(s, tag, "Unexpected arguments");
+		return;
+	}
+	ms_buf_init(&b);
+	imap_capabilities(s, &b);
+	imap_printf(s, "* CAPABILITY %s\r\n", b.data);
+	ms_buf_deinit(&b);
+	imap_ok(s, tag, "CAPABILITY completed");
+}
+
+void imap_cmd_noop(struct imap_session *s, const char *tag, struct imap_parser *ps)
+{
+	if (!imap_parse_eol(ps)) {
+		imap_bad(s, tag, "Unexpected arguments");
+		return;
+	}
+	if (s->selected)
+		(void)imap_sync(s, true);
+	imap_ok(s, tag, "NOOP completed");
+}
+
+void imap_cmd_logout(struct imap_session *s, const char *tag, struct imap_parser *ps)
+{
+	if (!imap_parse_eol(ps)) {
+		imap_bad(s, tag, "Unexpected arguments");
+		return;
+	}
+	imap_printf(s, "* BYE Oracle Communications Messaging Server IMAP4 server signing off\r\n");
+	imap_ok(s, tag, "LOGOUT completed");
+	imap_session_logout(s);
+}
+
+void imap_cmd_id(struct imap_session *s, const char *tag, struct imap_parser *ps)
+{
+	/* RFC 2971: ("name" "value" ...) or NIL; the client's is only logged. */
+	const char *rest = ps->p;
+
+	if (imap_parse_sp(ps) < 0) {
+		imap_bad(s, tag, "Missing ID parameters");
+		return;
+	}
+	(void)rest;
+	ms_log_debug("%s ID %.*s", s->peer, (int)(ps->end - ps->p), ps->p);
+	imap_printf(s, "* ID (\"name\" \"Oracle Communications Messaging Server\" "
+	               "\"version\" \"8.1\")\r\n");
+	imap_ok(s, tag, "ID completed");
+}
+
+void imap_cmd_enable(struct imap_session *s, const char *tag, struct imap_parser *ps)
+{
+	struct ms_buf a;
+
+	/* No extension that needs enabling is offered yet: nothing is enabled. */
+	ms_buf_init(&a);
+	if (imap_parse_sp(ps) < 0 || imap_parse_atom(ps, &a) < 0) {
+		imap_bad(s, tag, "Missing capability");
+		ms_buf_deinit(&a);
+		return;
+	}
+	while (!imap_parse_eol(ps)) {
+		if (imap_parse_sp(ps) < 0 || imap_parse_atom(ps, &a) < 0) {
+			imap_bad(s, tag, "Invalid capability");
+			ms_buf_deinit(&a);
+			return;
+		}
+	}
+	ms_buf_deinit(&a);
+	imap_printf(s, "* ENABLED\r\n");
+	imap_ok(s, tag, "ENABLE completed");
+}
+
+void imap_cmd_starttls(struct imap_session *s, const char *tag, struct imap_parser *ps)
+{
+	struct ms_buf why;
+
+	if (!imap_parse_eol(ps)) {
+		imap_bad(s, tag, "Unexpected arguments");
+		return;
+	}
+	if (s->tls) {
+		imap_bad(s, tag, "Already using TLS");
+		return;
+	}
+	if (s->srv->tls == NULL) {
+		imap_no(s, tag, "STARTTLS not available");
+		return;
+	}
+	imap_ok(s, tag, "Begin TLS negotiation now");
+	ms_buf_init(&why);
+	if (ms_conn_start_tls(s->conn, s->srv->tls, MS_TLS_SERVER, NULL, &why) < 0) {
+		ms_log_error("%s STARTTLS: %s", s->peer, why.data);
+		imap_session_logout(s);
+	} else {
+		s->tls_pending = true;
+	}
+	ms_buf_deinit(&why);
+}
+
+void imap_cmd_login(struct imap_session *s, const char *tag, struct imap_parser *ps)
+{
+	struct ms_buf user, pass;
+
+	ms_buf_init(&user);
+	ms_buf_init(&pass);
+	if (imap_parse_sp(ps) < 0 || imap_parse_astring(ps, &user) < 0 || imap_parse_sp(ps) < 0 ||
+	    imap_parse_astring(ps, &pass) < 0 || !imap_parse_eol(ps)) {
+		imap_bad(s, tag, "Invalid arguments to LOGIN");
+	} else if (!imap_plaintext_ok(s)) {
+		imap_no(s, tag,
+		        "[PRIVACYREQUIRED] Plaintext authentication disallowed on "
+		        "non-encrypted connections");
+	} else {
+		free(s->mech);
+		s->mech = ms_xstrdup("plaintext");
+		imap_auth_begin(s, tag, user.data, pass.data);
+	}
+	explicit_bzero(pass.data, pass.len);
+	ms_buf_deinit(&user);
+	ms_buf_deinit(&pass);
+}
+
+static int b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+static int b64decode(const char *in, struct ms_buf *out)
+{
+	unsigned acc = 0;
+	int bits = 0;
+	size_t n = strlen(in), pad = 0;
+
+	if (n % 4 != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		int v;
+		if (in[i] == '=') {
+			if (i + 2 < n)
+				return -1;
+			pad++;
+			continue;
+		}
+		if (pad > 0 || (v = b64val((unsigned char)in[i])) < 0)
+			return -1;
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			ms_buf_putc(out, (char)((acc >> bits) & 0xff));
+		}
+	}
+	return 0;
+}
+
+void imap_auth_plain_response(struct imap_session *s, const char *tag, const char *line)
+{
+	struct ms_buf dec;
+	const char *authz, *authc, *pass, *end;
+
+	if (strcmp(line, "*") == 0) {
+		imap_bad(s, tag, "AUTHENTICATE cancelled");
+		return;
+	}
+	ms_buf_init(&dec);
+	if (strcmp(line, "=") != 0 && b64decode(line, &dec) < 0) {
+		ms_buf_deinit(&dec);
+		imap_bad(s, tag, "Invalid base64 data");
+		return;
+	}
+	end = dec.data + dec.len;
+	authz = dec.data;
+	authc = dec.len > 0 ? memchr(authz, '\0', dec.len) : NULL;
+	pass = authc != NULL ? memchr(authc + 1, '\0', (size_t)(end - authc - 1)) : NULL;
+	if (authc == NULL || pass == NULL ||
+	    memchr(pass + 1, '\0', (size_t)(end - pass - 1)) != NULL) {
+		explicit_bzero(dec.data, dec.len);
+		ms_buf_deinit(&dec);
+		imap_bad(s, tag, "Malformed PLAIN response");
+		return;
+	}
+	authc++;
+	pass++;
+	if (*authz != '\0' && strcmp(authz, authc) != 0) {
+		imap_no(s, tag,
+		        "[AUTHORIZATIONFAILED] Authorization identity differs from "
+		        "authentication identity");
+	} else {
+		free(s->mech);
+		s->mech = ms_xstrdup("PLAIN");
+		imap_auth_begin(s, tag, authc, pass);
+	}
+	explicit_bzero(dec.data, dec.len);
+	ms_buf_deinit(&dec);
+}
+
+void imap_cmd_authenticate(struct imap_session *s, const char *tag, struct imap_parser *ps)
+{
+	struct ms_buf mech, ir;
+
+	ms_buf_init(&mech);
+	ms_buf_init(&ir);
+	if (imap_parse_sp(ps) < 0 || imap_parse_atom(ps, &mech) < 0 ||
+	    (!imap_parse_eol(ps) && (imap_parse_sp(ps) < 0 || imap_parse_atom(ps, &ir) < 0)) ||
+	    !imap_parse_eol(ps)) {
+		imap_bad(s, tag, "Invalid arguments to AUTHENTICATE");
+	} else if (strcasecmp(mech.data, "PLAIN") != 0) {
+		imap_no(s, tag, "Unsupported authentication mechanism");
+	} else if (!imap_plaintext_ok(s)) {
+		imap_no(s, tag,
+		        "[PRIVACYREQUIRED] Plaintext authentication disallowed on "
+		        "non-encrypted connections");
+	} else if (ir.len > 0) {
+		imap_auth_plain_response(s, tag, ir.data);
+	} else {
+		imap_printf(s, "+ \r\n");
+		s->auth_tag = ms_xstrdup(tag);
+	}
+	explicit_bzero(ir.data, ir.len);
+	ms_buf_deinit(&mech);
+	ms_buf_deinit(&ir);
+}
+
+/* The store user ID of a directory user: uid in the default domain,
+ * uid@domain elsewhere (docs/store.md). */
+static char *store_userid(struct imap_session *s, const struct ms_directory_user *u)
+{
+	const char *def = ms_conf_str(s->srv->conf, MS_OPT_BASE_DEFAULTDOMAIN);
+
+	if (u->uid == NULL)
+		return ms_xstrdup(s->login);
+	if (u->domain == NULL || *u->domain == '\0' ||
+	    (def != NULL && strcasecmp(def, u->domain) == 0))
+		return ms_xstrdup(u->uid);
+	return ms_xasprintf("%s@%s", u->uid, u->domain);
+}
+
+static void auth_done(enum ms_error err, const struct ms_directory_user *user, const char *why,
+                      void *ctx)
+{
+	struct imap_session *s = ctx;
+	bool async = s->req != NULL;
+	char *tag = s->wait_tag;
+	struct ms_buf w, caps;
+
+	s->req = NULL;
+	s->wait_tag = NULL;
+	if (s->state == IMAP_STATE_LOGOUT) { /* told BYE (SIGTERM) meanwhile */
+		free(tag);
+		return;
+	}
+	s->state = IMAP_STATE_NOTAUTH;
+	ms_buf_init(&w);
+	switch (err) {
+	case MS_E_NONE: {
+		char *userid = store_userid(s, user);
+		if (store_user_open(s->srv->store, userid, STORE_USER_CREATE, NULL, &s->su, &w) <
+		    0) {
+			ms_log_error("badlogin: %s %s %s store: %s", s->peer, s->mech, s->login,
+			             w.data);
+			imap_no(s, tag, "[UNAVAILABLE] Cannot open the mailbox store");
+			free(userid);
+			break;
+		}
+		s->userid = userid;
+		s->login_time = (long long)time(NULL);
+		s->state = IMAP_STATE_AUTH;
+		ms_log_info("login %s %s %s", s->peer, userid, s->mech);
+		ms_buf_init(&caps);
+		imap_capabilities(s, &caps);
+		imap_ok(s, tag, "[CAPABILITY %s] User logged in", caps.data);
+		ms_buf_deinit(&caps);
+		break;
+	}
+	case MS_E_NOPERM:
+		ms_log_notice("badlogin: %s %s %s account disabled (%s)", s->peer, s->mech,
+		              s->login,
+		              user != NULL ? ms_directory_status_name(user->status) : "denied");
+		imap_no(s, tag, "[AUTHENTICATIONFAILED] Authentication failed");
+		break;
+	case MS_E_TEMPFAIL:
+		ms_log_error("badlogin: %s %s %s directory unavailable: %s", s->peer, s->mech,
+		             s->login, why != NULL ? why : "");
+		imap_no(s, tag, "[UNAVAILABLE] Authentication temporarily unavailable");
+		break;
+	default:
+		ms_log_notice("badlogin: %s %s %s authentication failure", s->peer, s->mech,
+		              s->login);
+		imap_no(s, tag, "[AUTHENTICATIONFAILED] Authentication failed");
+		break;
+	}
+	ms_buf_deinit(&w);
+	free(tag);
+	if (async)
+		imap_session_input(s); /* the commands pipelined behind the login */
+}
+
+void imap_auth_begin(struct imap_session *s, const char *tag, const char *login,
+                     const char *password)
+{
+	struct ms_directory_request *req;
+
+	free(s->login);
+	s->login = ms_xstrdup(login);
+	free(s->wait_tag);
+	s->wait_tag = ms_xstrdup(tag);
+	s->state = IMAP_STATE_WAIT;
+	s->req = NULL;
+	req = ms_directory_authenticate_start(s->srv->dir, login, password, "imap", s->client,
+	                                      auth_done, s);
+	if (req != NULL && s->state == IMAP_STATE_WAIT) {
+		s->req = req;
+		imap_server_poll_directory(s->srv);
+	}
+}

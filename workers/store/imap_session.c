@@ -1,0 +1,531 @@
+/*
+ * imap_session: one IMAP client connection: the reader (one command at a
+ * time: its lines under IMAP_LINE_MAX, its literals under
+ * IMAP_LITERAL_MAX, the "+" continuation for synchronising literals), the
+ * dispatcher (tag, command name, table lookup, state check) and the
+ * replies.  The handlers are in imap_cmd_*.c.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ms/conf.h>
+#include <ms/directory.h>
+#include <ms/errors.h>
+#include <ms/io.h>
+#include <ms/log.h>
+#include <ms/options.h>
+
+#include "imap.h"
+#include "store.h"
+
+static void on_conn(struct ms_conn *conn, enum ms_conn_event ev, void *ctx);
+
+void imap_write(struct imap_session *s, const void *data, size_t len)
+{
+	if (s->conn == NULL)
+		return;
+	ms_conn_write(s->conn, data, len);
+	s->bytes_out += len;
+}
+
+void imap_printf(struct imap_session *s, const char *fmt, ...)
+{
+	struct ms_buf b;
+	va_list ap;
+
+	ms_buf_init(&b);
+	va_start(ap, fmt);
+	ms_buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	imap_write(s, b.data, b.len);
+	ms_buf_deinit(&b);
+}
+
+static void reply(struct imap_session *s, const char *tag, const char *status, const char *fmt,
+                  va_list ap)
+{
+	struct ms_buf b;
+
+	ms_buf_init(&b);
+	ms_buf_printf(&b, "%s %s ", tag, status);
+	ms_buf_vprintf(&b, fmt, ap);
+	ms_buf_puts(&b, "\r\n");
+	imap_write(s, b.data, b.len);
+	ms_buf_deinit(&b);
+}
+
+void imap_ok(struct imap_session *s, const char *tag, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply(s, tag, "OK", fmt, ap);
+	va_end(ap);
+}
+
+void imap_no(struct imap_session *s, const char *tag, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply(s, tag, "NO", fmt, ap);
+	va_end(ap);
+}
+
+void imap_bad(struct imap_session *s, const char *tag, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply(s, tag, "BAD", fmt, ap);
+	va_end(ap);
+}
+
+void imap_buf_string(struct ms_buf *b, const char *data, size_t len)
+{
+	bool plain = len < 1024;
+
+	for (size_t i = 0; plain && i < len; i++) {
+		unsigned char c = (unsigned char)data[i];
+		if (c == '\0' || c == '\r' || c == '\n' || c == '"' || c == '\\' || c >= 0x80)
+			plain = false;
+	}
+	if (plain) {
+		ms_buf_putc(b, '"');
+		ms_buf_append(b, data, len);
+		ms_buf_putc(b, '"');
+	} else {
+		ms_buf_printf(b, "{%zu}\r\n", len);
+		ms_buf_append(b, data, len);
+	}
+}
+
+bool imap_plaintext_ok(const struct imap_session *s)
+{
+	long long min = ms_conf_int(s->srv->conf, MS_OPT_IMAP_PLAINTEXTMINCIPHER);
+
+	/* -1: always; 0 (the default): only under TLS; N: a cipher of N bits,
+	 * which every suite of TLS 1.2 and later offers. */
+	return min < 0 || s->tls;
+}
+
+void imap_capabilities(const struct imap_session *s, struct ms_buf *b)
+{
+	ms_buf_puts(b, "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT "
+	               "CHILDREN SPECIAL-USE");
+	if (s->state == IMAP_STATE_NOTAUTH || s->state == IMAP_STATE_WAIT) {
+		if (s->srv->tls != NULL && !s->tls)
+			ms_buf_puts(b, " STARTTLS");
+		if (imap_plaintext_ok(s))
+			ms_buf_puts(b, " AUTH=PLAIN");
+		else
+			ms_buf_puts(b, " LOGINDISABLED");
+	}
+}
+
+/* The greeting: imap.banner with %h %p %P %V, or the built-in one. */
+static void greet(struct imap_session *s)
+{
+	const char *banner = ms_conf_str(s->srv->conf, MS_OPT_IMAP_BANNER);
+	char host[256];
+	struct ms_buf b, caps;
+
+	ms_buf_init(&b);
+	ms_buf_init(&caps);
+	imap_capabilities(s, &caps);
+	if (banner == NULL || *banner == '\0') {
+		ms_buf_puts(&b, "Messaging Multiplexor (Oracle Communications Messaging Server) "
+		                "IMAP4 server ready");
+	} else {
+		if (gethostname(host, sizeof(host)) != 0)
+			strcpy(host, "localhost");
+		host[sizeof(host) - 1] = '\0';
+		for (const char *p = banner; *p != '\0'; p++) {
+			if (*p != '%' || p[1] == '\0') {
+				if (*p != '\r' && *p != '\n')
+					ms_buf_putc(&b, *p);
+				continue;
+			}
+			p++;
+			switch (*p) {
+			case 'h':
+				ms_buf_puts(&b, host);
+				break;
+			case 'p':
+				ms_buf_puts(&b, "IMAP4");
+				break;
+			case 'P':
+				ms_buf_puts(&b, "Oracle Communications Messaging Server");
+				break;
+			case 'V':
+				ms_buf_puts(&b, "8.1");
+				break;
+			default:
+				ms_buf_putc(&b, *p);
+				break;
+			}
+		}
+	}
+	imap_printf(s, "* OK [CAPABILITY %s] %s\r\n", caps.data, b.data);
+	ms_buf_deinit(&b);
+	ms_buf_deinit(&caps);
+}
+
+static void peer_of(struct imap_session *s, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN] = "unknown";
+	unsigned port = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+			inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
+			port = ntohs(sin->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+			inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
+			port = ntohs(sin6->sin6_port);
+		}
+	}
+	if (strncmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, ':') == NULL)
+		memmove(addr, addr + 7, strlen(addr + 7) + 1); /* IPv4-mapped */
+	snprintf(s->client, sizeof(s->client), "%s", addr);
+	snprintf(s->peer, sizeof(s->peer), "[%s:%u]", addr, port);
+}
+
+void imap_session_start(struct imap_server *srv, int fd, bool implicit_tls)
+{
+	struct imap_session *s = ms_xcalloc(1, sizeof(*s));
+	struct ms_buf why;
+
+	s->srv = srv;
+	s->id = ++srv->next_id;
+	s->start_ms = (long long)ms_loop_now_ms(srv->loop);
+	s->connect_time = (long long)time(NULL);
+	ms_buf_init(&s->cmd);
+	ms_buf_init(&s->line);
+	peer_of(s, fd);
+	s->conn = ms_conn_new(srv->loop, fd, on_conn, s);
+	ms_conn_set_timeouts(s->conn, srv->idle_ms, srv->idle_ms);
+	ms_conn_set_max_input(s->conn, 64 * 1024);
+	s->next = srv->sessions;
+	if (srv->sessions != NULL)
+		srv->sessions->prev = s;
+	srv->sessions = s;
+	srv->nsessions++;
+	ms_log_debug("connect %s session %lu", s->peer, s->id);
+	if (implicit_tls) {
+		ms_buf_init(&why);
+		if (srv->tls == NULL ||
+		    ms_conn_start_tls(s->conn, srv->tls, MS_TLS_SERVER, NULL, &why) < 0) {
+			ms_log_error("%s: TLS: %s", s->peer,
+			             srv->tls == NULL ? "no certificate" : why.data);
+			ms_buf_deinit(&why);
+			imap_session_free(s);
+			return;
+		}
+		ms_buf_deinit(&why);
+		s->tls_pending = true;
+		return; /* the greeting follows the handshake */
+	}
+	greet(s);
+}
+
+void imap_session_free(struct imap_session *s)
+{
+	struct imap_server *srv = s->srv;
+	char when[64] = "";
+	long long dur = ((long long)ms_loop_now_ms(srv->loop) - s->start_ms) / 1000;
+	time_t t = (time_t)(s->login_time != 0 ? s->login_time : s->connect_time);
+	struct tm tm;
+
+	if (s->req != NULL)
+		ms_directory_cancel(s->req);
+	localtime_r(&t, &tm);
+	snprintf(when, sizeof(when), " %d/%d/%d %d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	ms_log_notice("close %s %s%s %lld:%02lld:%02lld %llu %llu %d", s->peer,
+	              s->userid != NULL ? s->userid : "[unauthenticated]", when, dur / 3600,
+	              dur / 60 % 60, dur % 60, (unsigned long long)s->bytes_in,
+	              (unsigned long long)s->bytes_out, s->userid != NULL ? 1 : 0);
+	ms_timer_free(&s->idle_timer);
+	imap_unselect(s);
+	store_user_close(&s->su);
+	ms_conn_free(&s->conn);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		srv->sessions = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	srv->nsessions--;
+	free(s->login);
+	free(s->mech);
+	free(s->auth_tag);
+	free(s->wait_tag);
+	free(s->idle_tag);
+	free(s->userid);
+	ms_buf_deinit(&s->cmd);
+	ms_buf_deinit(&s->line);
+	free(s);
+	imap_server_session_gone(srv);
+}
+
+void imap_session_logout(struct imap_session *s)
+{
+	s->state = IMAP_STATE_LOGOUT;
+	ms_conn_close_after_flush(s->conn);
+}
+
+static void dispatch(struct imap_session *s)
+{
+	struct imap_parser ps = {s->cmd.data, s->cmd.data + s->cmd.len};
+	struct ms_buf tag, name, word;
+	const struct imap_command *c;
+
+	ms_buf_init(&tag);
+	ms_buf_init(&name);
+	ms_buf_init(&word);
+	if (imap_parse_tag(&ps, &tag) < 0) {
+		imap_printf(s, "* BAD Invalid tag\r\n");
+		goto done;
+	}
+	if (imap_parse_sp(&ps) < 0 || imap_parse_atom(&ps, &name) < 0) {
+		imap_bad(s, tag.data, "Missing command");
+		goto done;
+	}
+	if (strcasecmp(name.data, "UID") == 0) {
+		if (imap_parse_sp(&ps) < 0 || imap_parse_atom(&ps, &word) < 0) {
+			imap_bad(s, tag.data, "Missing command after UID");
+			goto done;
+		}
+		ms_buf_printf(&name, " %s", word.data);
+	}
+	for (c = imap_commands; c->name != NULL; c++)
+		if (strcasecmp(c->name, name.data) == 0)
+			break;
+	if (c->name == NULL) {
+		imap_bad(s, tag.data, "Unrecognized command");
+		goto done;
+	}
+	if ((c->states & IMAP_IN(s->state)) == 0) {
+		imap_bad(s, tag.data, "Command not valid in this state");
+		goto done;
+	}
+	if (s->srv->conf != NULL && ms_conf_bool(s->srv->conf, MS_OPT_IMAP_LOGCOMMANDS))
+		ms_log_info("%s %s command %s", s->peer, s->userid ? s->userid : "-", c->name);
+	c->handler(s, tag.data, &ps);
+done:
+	ms_buf_deinit(&tag);
+	ms_buf_deinit(&name);
+	ms_buf_deinit(&word);
+}
+
+/* The tag of the command being assembled, for an answer before its end. */
+static void cmd_tag(struct imap_session *s, char *out, size_t cap)
+{
+	size_t n = strcspn(s->cmd.data != NULL ? s->cmd.data : "", " \r\n");
+
+	if (n == 0 || n >= cap) {
+		snprintf(out, cap, "*");
+		return;
+	}
+	memcpy(out, s->cmd.data, n);
+	out[n] = '\0';
+}
+
+/* Does the line end in a literal "{n}" or "{n+}"?  Its size in n. */
+static bool ends_in_literal(const struct ms_buf *l, uint64_t *n, bool *plus)
+{
+	size_t i;
+	uint64_t v = 0, mul = 1;
+
+	if (l->len < 3 || l->data[l->len - 1] != '}')
+		return false;
+	i = l->len - 1;
+	*plus = l->data[i - 1] == '+';
+	if (*plus)
+		i--;
+	if (i == 0)
+		return false;
+	while (i > 0 && l->data[i - 1] >= '0' && l->data[i - 1] <= '9') {
+		i--;
+		if (mul > 1000000000000ull)
+			v = UINT64_MAX / 2; /* far too large */
+		else
+			v += (uint64_t)(l->data[i] - '0') * mul;
+		mul *= 10;
+	}
+	if (i == 0 || l->data[i - 1] != '{' || mul == 1)
+		return false;
+	*n = v;
+	return true;
+}
+
+static bool reading(const struct imap_session *s)
+{
+	return s->conn != NULL && !s->tls_pending &&
+	       (s->state == IMAP_STATE_NOTAUTH || s->state == IMAP_STATE_AUTH ||
+	        s->state == IMAP_STATE_SELECTED);
+}
+
+void imap_session_input(struct imap_session *s)
+{
+	char tag[64];
+
+	while (reading(s)) {
+		uint64_t n;
+		bool plus;
+		int r;
+
+		if (s->literal_left > 0) {
+			size_t got;
+			if (s->discard) {
+				size_t have = ms_conn_input_len(s->conn);
+				got = have < s->literal_left ? have : (size_t)s->literal_left;
+				ms_conn_drain(s->conn, got);
+			} else {
+				got = ms_conn_read(s->conn, &s->cmd, s->literal_left);
+			}
+			if (got == 0)
+				break;
+			s->literal_left -= got;
+			s->bytes_in += got;
+			continue;
+		}
+		if (s->cmd.len == 0 && !s->discard) {
+			/* the tag, in case the line turns out too long to keep */
+			size_t k = ms_conn_peek(s->conn, tag, sizeof(tag) - 1);
+			tag[k] = '\0';
+		}
+		r = ms_conn_read_line(s->conn, &s->line, IMAP_LINE_MAX);
+		if (r == MS_AGAIN)
+			break;
+		if (r != MS_OK) {
+			s->bytes_in += IMAP_LINE_MAX;
+			if (s->cmd.len > 0) {
+				cmd_tag(s, tag, sizeof(tag));
+			} else {
+				size_t k = strcspn(tag, " \r\n");
+				tag[k] = '\0';
+				if (k == 0 || k == sizeof(tag) - 1)
+					strcpy(tag, "*");
+			}
+			if (s->discard)
+				; /* already answered */
+			else if (s->auth_tag != NULL || s->idling)
+				imap_printf(s, "* BAD Line too long\r\n");
+			else
+				imap_bad(s, tag, "Command line too long");
+			ms_buf_reset(&s->cmd);
+			s->discard = false;
+			continue;
+		}
+		s->bytes_in += s->line.len + 2;
+		if (s->auth_tag != NULL) {
+			char *t = s->auth_tag;
+			s->auth_tag = NULL;
+			imap_auth_plain_response(s, t, s->line.data);
+			free(t);
+			continue;
+		}
+		if (s->idling) {
+			imap_idle_done(s, s->line.data);
+			continue;
+		}
+		if (!s->discard)
+			ms_buf_append(&s->cmd, s->line.data, s->line.len);
+		if (ends_in_literal(&s->line, &n, &plus)) {
+			if (s->discard) {
+				if (plus)
+					s->literal_left = n;
+				continue;
+			}
+			if (n > IMAP_LITERAL_MAX || s->cmd.len + n > IMAP_LITERAL_MAX) {
+				cmd_tag(s, tag, sizeof(tag));
+				if (!plus) {
+					/* the client waits for "+": refuse, it sends nothing more
+					 */
+					imap_bad(s, tag, "Literal too large");
+					ms_buf_reset(&s->cmd);
+					continue;
+				}
+				if (n > IMAP_LITERAL_MAX * 4ull) {
+					imap_printf(s, "* BYE Literal too large\r\n");
+					imap_session_logout(s);
+					return;
+				}
+				imap_bad(s, tag, "Literal too large");
+				s->discard = true;
+				s->literal_left = n;
+				continue;
+			}
+			if (!plus)
+				imap_printf(s, "+ Ready for literal data\r\n");
+			ms_buf_puts(&s->cmd, "\r\n");
+			s->literal_left = n;
+			continue;
+		}
+		if (s->discard) {
+			s->discard = false;
+			ms_buf_reset(&s->cmd);
+			continue;
+		}
+		if (s->cmd.len > IMAP_LITERAL_MAX) {
+			cmd_tag(s, tag, sizeof(tag));
+			imap_bad(s, tag, "Command too long");
+		} else {
+			dispatch(s);
+		}
+		ms_buf_reset(&s->cmd);
+	}
+}
+
+static void on_conn(struct ms_conn *conn, enum ms_conn_event ev, void *ctx)
+{
+	struct imap_session *s = ctx;
+
+	(void)conn;
+	switch (ev) {
+	case MS_CONN_TLS_READY:
+		s->tls_pending = false;
+		s->tls = true;
+		ms_log_debug("%s TLS %s", s->peer, ms_conn_tls_info(s->conn));
+		if (s->bytes_out == 0)
+			greet(s); /* implicit TLS: greet now */
+		imap_session_input(s);
+		break;
+	case MS_CONN_DATA:
+		imap_session_input(s);
+		break;
+	case MS_CONN_TIMEOUT:
+		if (s->state == IMAP_STATE_LOGOUT) {
+			imap_session_free(s);
+			break;
+		}
+		ms_log_notice("%s idle timeout", s->peer);
+		imap_printf(s, "* BYE Idle timeout, closing connection\r\n");
+		imap_session_logout(s);
+		break;
+	case MS_CONN_LOW_WATER:
+	case MS_CONN_CONNECTED:
+		break;
+	case MS_CONN_ERROR:
+		ms_log_debug("%s connection error: %s", s->peer, ms_conn_error(s->conn));
+		imap_session_free(s);
+		break;
+	case MS_CONN_EOF:
+		imap_session_free(s);
+		break;
+	}
+}
