@@ -100,5 +100,6 @@ else
 	add 0 1
 fi
 
-echo "$passed passed, $failed failed"
+mkdir -p build
+echo "$passed passed, $failed failed" | tee build/test-summary.txt
 [ "$failed" -eq 0 ]

@@ -501,6 +501,23 @@ def test_search(imap):
     c.logout()
 
 
+def test_flag_changes_reach_other_sessions(imap):
+    deliver(imap, "kim", message=msg(30))
+    a = login(imap, "kim")
+    b = login(imap, "kim")
+    n = int(a.select("INBOX")[1][0])
+    b.select("INBOX")
+    a.store(str(n), "+FLAGS.SILENT", "(\\Answered)")
+    status, untagged = raw(a, "NOOP")
+    assert untagged == [], untagged           # a's own change is not echoed
+    status, untagged = raw(b, "NOOP")
+    assert any(u.startswith(f"* {n} FETCH (FLAGS (") and "\\Answered" in u for u in untagged), untagged
+    status, untagged = raw(b, "NOOP")
+    assert untagged == []                     # reported once
+    a.logout()
+    b.logout()
+
+
 def test_reload_and_sigterm(imap):
     """SIGHUP applies a new banner to new sessions; SIGTERM says BYE and exits 0."""
     imap.run("set", "imap.banner", "Reloaded %p")

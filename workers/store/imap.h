@@ -58,6 +58,13 @@ struct imap_selected {
 	size_t n, cap;
 	uint32_t first_recent; /* UIDs from here are this session's \Recent (0: none) */
 	uint64_t modseq;       /* the highest MODSEQ reported to the client */
+	/* this session's own flag changes since the last imap_sync, which
+	 * need no untagged FETCH: (UID, MODSEQ) pairs */
+	struct imap_own {
+		uint32_t uid;
+		uint64_t modseq;
+	} * own;
+	size_t nown, capown;
 };
 
 struct imap_session {
@@ -215,6 +222,8 @@ int imap_sync(struct imap_session *s, bool report);
 /* A sequence set (uid: a UID set) of the selection as a UID set; -1 bad. */
 int imap_seqset_to_uids(struct imap_session *s, const char *text, bool uid,
                         struct store_uidset *out);
+/* Note a flag change made by this session (no FETCH echo at the next sync). */
+void imap_note_own(struct imap_session *s, uint32_t uid, uint64_t modseq);
 /* The sequence number of uid in the selection, 0 when absent. */
 size_t imap_seq_of(const struct imap_session *s, uint32_t uid);
 

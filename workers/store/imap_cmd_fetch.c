@@ -364,6 +364,12 @@ static void format_date(int64_t t, struct ms_buf *out)
 	              tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+static int note_seen(void *ctx, const struct store_msg *m)
+{
+	imap_note_own(ctx, m->uid, m->modseq);
+	return 0;
+}
+
 static void do_fetch(struct imap_session *s, const char *tag, struct imap_parser *ps, bool uid)
 {
 	struct ms_buf set_text, why, out, text;
@@ -398,7 +404,7 @@ static void do_fetch(struct imap_session *s, const char *tag, struct imap_parser
 		for (size_t i = 0; i < l.n; i++)
 			if ((l.m[i].flags & STORE_FLAG_SEEN) == 0)
 				store_uidset_add(&unseen, l.m[i].uid, l.m[i].uid);
-		if (unseen.n > 0 && store_flags_store(s->su, s->sel.id, &unseen, &ch, NULL, NULL,
+		if (unseen.n > 0 && store_flags_store(s->su, s->sel.id, &unseen, &ch, note_seen, s,
 		                                      NULL, NULL, &why) == 0)
 			for (size_t i = 0; i < l.n; i++)
 				if ((l.m[i].flags & STORE_FLAG_SEEN) == 0) {

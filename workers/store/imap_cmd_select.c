@@ -32,6 +32,25 @@ struct uidlist {
 	struct ms_buf *fetch;
 };
 
+void imap_note_own(struct imap_session *s, uint32_t uid, uint64_t modseq)
+{
+	if (s->sel.nown == s->sel.capown) {
+		s->sel.capown = s->sel.capown ? s->sel.capown * 2 : 16;
+		s->sel.own = ms_xrealloc(s->sel.own, s->sel.capown * sizeof(*s->sel.own));
+	}
+	s->sel.own[s->sel.nown].uid = uid;
+	s->sel.own[s->sel.nown].modseq = modseq;
+	s->sel.nown++;
+}
+
+static bool is_own(const struct imap_session *s, const struct store_msg *m)
+{
+	for (size_t i = 0; i < s->sel.nown; i++)
+		if (s->sel.own[i].uid == m->uid && s->sel.own[i].modseq == m->modseq)
+			return true;
+	return false;
+}
+
 static int collect_uid(void *ctx, const struct store_msg *m)
 {
 	struct uidlist *l = ctx;
@@ -45,7 +64,8 @@ static int collect_uid(void *ctx, const struct store_msg *m)
 		l->first_unseen = l->n;
 	if (m->modseq > l->maxmodseq)
 		l->maxmodseq = m->modseq;
-	if (l->fetch != NULL && m->modseq > l->since && imap_seq_of(l->s, m->uid) != 0) {
+	if (l->fetch != NULL && m->modseq > l->since && imap_seq_of(l->s, m->uid) != 0 &&
+	    !is_own(l->s, m)) {
 		ms_buf_printf(l->fetch, "* %zu FETCH (FLAGS (", l->n);
 		store_flags_format(m->flags, m->keywords, l->fetch);
 		ms_buf_puts(l->fetch, "))\r\n");
@@ -57,6 +77,7 @@ void imap_unselect(struct imap_session *s)
 {
 	free(s->sel.name);
 	free(s->sel.uids);
+	free(s->sel.own);
 	memset(&s->sel, 0, sizeof(s->sel));
 	s->selected = false;
 	if (s->state == IMAP_STATE_SELECTED)
@@ -117,6 +138,7 @@ int imap_sync(struct imap_session *s, bool report)
 	}
 	if (l.maxmodseq > s->sel.modseq)
 		s->sel.modseq = l.maxmodseq;
+	s->sel.nown = 0;
 	free(s->sel.uids);
 	s->sel.uids = l.uids;
 	s->sel.n = l.n;

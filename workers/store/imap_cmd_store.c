@@ -23,11 +23,20 @@ struct store_ctx {
 	struct ms_buf out;
 };
 
+static int note_flags(void *ctx, const struct store_msg *m)
+{
+	struct store_ctx *c = ctx;
+
+	imap_note_own(c->s, m->uid, m->modseq);
+	return 0;
+}
+
 static int report_flags(void *ctx, const struct store_msg *m)
 {
 	struct store_ctx *c = ctx;
 	size_t seq = imap_seq_of(c->s, m->uid);
 
+	imap_note_own(c->s, m->uid, m->modseq);
 	if (seq == 0)
 		return 0;
 	ms_buf_printf(&c->out, "* %zu FETCH (", seq);
@@ -87,8 +96,8 @@ static void do_store(struct imap_session *s, const char *tag, struct imap_parser
 	ch.keywords = (const char *const *)kw;
 	ch.nkeywords = nkw;
 	if (uids.n > 0 &&
-	    store_flags_store(s->su, s->sel.id, &uids, &ch, silent ? NULL : report_flags, &c, NULL,
-	                      NULL, &why) < 0) {
+	    store_flags_store(s->su, s->sel.id, &uids, &ch, silent ? note_flags : report_flags, &c,
+	                      NULL, NULL, &why) < 0) {
 		imap_no(s, tag, "STORE failed: %s", why.data);
 		goto done;
 	}
