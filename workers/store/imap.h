@@ -24,6 +24,8 @@
 
 #include <ms/buf.h>
 
+#include "store.h"
+
 struct ms_conf;
 struct ms_conn;
 struct ms_directory;
@@ -90,8 +92,10 @@ struct imap_session {
 	bool discard;          /* the command is refused: skip to its end */
 	bool idling;
 	char *idle_tag;
-	struct ms_timer *idle_timer; /* polls the store while idling */
-	uint64_t changeseq;          /* the user's change sequence last seen */
+	struct ms_timer *idle_timer;     /* polls the store while idling */
+	uint64_t changeseq;              /* the user's change sequence last seen */
+	struct store_quota_limits quota; /* from the directory at login */
+	bool quota_loaded;
 	uint64_t bytes_in, bytes_out;
 	long long login_time, connect_time, start_ms;
 };
@@ -188,6 +192,13 @@ IMAP_HANDLER(imap_cmd_idle);
 IMAP_HANDLER(imap_cmd_search);
 IMAP_HANDLER(imap_cmd_uid_search);
 
+/* imap_cmd_quota.c */
+IMAP_HANDLER(imap_cmd_getquotaroot);
+IMAP_HANDLER(imap_cmd_getquota);
+IMAP_HANDLER(imap_cmd_setquota);
+/* The user's quota limits from the directory values (MS_DIRECTORY_QUOTA_UNSET: default). */
+void imap_quota_load(struct imap_session *s, long long quota, long long msg_quota);
+
 /* imap_session.c */
 void imap_session_start(struct imap_server *srv, int fd, bool implicit_tls);
 void imap_session_free(struct imap_session *s);
@@ -215,6 +226,15 @@ void imap_auth_begin(struct imap_session *s, const char *tag, const char *login,
 void imap_auth_plain_response(struct imap_session *s, const char *tag, const char *line);
 /* imap_cmd_append.c: the line after IDLE ("DONE") ends it. */
 void imap_idle_done(struct imap_session *s, const char *line);
+/* imap_cmd_bodystructure.c: ENVELOPE of a header, BODYSTRUCTURE of a message. */
+void imap_envelope(struct ms_buf *b, const char *header, size_t len);
+void imap_bodystructure(struct ms_buf *b, const char *text, size_t len);
+/* The MIME entity (header and body) of the part numbered path ("1.2") of a
+ * message; is_message when it is a message/rfc822 part.  false: no such part. */
+bool imap_mime_entity(const char *text, size_t len, const char *path, const char **ent,
+                      size_t *entlen, bool *is_message);
+/* The length of an entity's header, its blank line included. */
+size_t imap_header_len(const char *text, size_t len);
 /* imap_cmd_select.c */
 void imap_unselect(struct imap_session *s);
 /* Load the selection's UIDs again; report EXISTS / EXPUNGE when report. */

@@ -36,6 +36,9 @@ const struct imap_command imap_commands[] = {
 	{"NAMESPACE", A | S, imap_cmd_namespace},
 	{"APPEND", A | S, imap_cmd_append},
 	{"IDLE", A | S, imap_cmd_idle},
+	{"GETQUOTAROOT", A | S, imap_cmd_getquotaroot},
+	{"GETQUOTA", A | S, imap_cmd_getquota},
+	{"SETQUOTA", A | S, imap_cmd_setquota},
 	/* selected */
 	{"CHECK", S, imap_cmd_check},
 	{"CLOSE", S, imap_cmd_close},

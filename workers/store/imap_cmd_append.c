@@ -91,6 +91,7 @@ void imap_cmd_append(struct imap_session *s, const char *tag, struct imap_parser
 	o.keywords = (const char *const *)kw;
 	o.nkeywords = nkw;
 	o.internaldate = when;
+	o.limits = &s->quota;
 	if (store_stage_new(s->srv->store, store_user_partition(s->su), &st, &why) < 0 ||
 	    store_stage_write(st, data.data, data.len, &why) < 0 ||
 	    store_stage_finish(st, &why) < 0 ||

@@ -19,6 +19,7 @@
 #include <ms/io.h>
 #include <ms/log.h>
 #include <ms/options.h>
+#include <ms/version.h>
 
 #include "imap.h"
 #include "store.h"
@@ -55,24 +56,29 @@ void imap_cmd_logout(struct imap_session *s, const char *tag, struct imap_parser
 		imap_bad(s, tag, "Unexpected arguments");
 		return;
 	}
-	imap_printf(s, "* BYE Oracle Communications Messaging Server IMAP4 server signing off\r\n");
+	imap_printf(s, "* BYE " MS_PRODUCT_NAME " IMAP4 server signing off\r\n");
 	imap_ok(s, tag, "LOGOUT completed");
 	imap_session_logout(s);
 }
 
 void imap_cmd_id(struct imap_session *s, const char *tag, struct imap_parser *ps)
 {
-	/* RFC 2971: ("name" "value" ...) or NIL; the client's is only logged. */
-	const char *rest = ps->p;
-
-	if (imap_parse_sp(ps) < 0) {
-		imap_bad(s, tag, "Missing ID parameters");
+	/* RFC 2971: ("name" "value" ...) or NIL; the client's is only logged
+	 * (as received, at most 200 octets). */
+	if (imap_parse_sp(ps) < 0 || imap_parse_eol(ps) ||
+	    (*ps->p != '(' && strncasecmp(ps->p, "NIL", 3) != 0)) {
+		imap_bad(s, tag, "Invalid ID parameters");
 		return;
 	}
-	(void)rest;
-	ms_log_debug("%s ID %.*s", s->peer, (int)(ps->end - ps->p), ps->p);
-	imap_printf(s, "* ID (\"name\" \"Oracle Communications Messaging Server\" "
-	               "\"version\" \"8.1\")\r\n");
+	{
+		/* up to the first control character: a literal may hold CRLF */
+		int n = 0;
+		while (n < 200 && ps->p + n < ps->end && (unsigned char)ps->p[n] >= 0x20)
+			n++;
+		ms_log_debug("%s ID %.*s", s->peer, n, ps->p);
+	}
+	imap_printf(s, "* ID (\"name\" \"" MS_PRODUCT_NAME "\" \"version\" \"" MS_VERSION
+		       "\")\r\n");
 	imap_ok(s, tag, "ID completed");
 }
 
@@ -302,6 +308,7 @@ static void auth_done(enum ms_error err, const struct ms_directory_user *user, c
 			break;
 		}
 		s->userid = userid;
+		imap_quota_load(s, user->quota, user->msg_quota);
 		s->login_time = (long long)time(NULL);
 		s->state = IMAP_STATE_AUTH;
 		ms_log_info("login %s %s %s", s->peer, userid, s->mech);

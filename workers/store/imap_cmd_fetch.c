@@ -2,8 +2,10 @@
  * imap_cmd_fetch: FETCH and UID FETCH (RFC 3501 section 6.4.5) of FLAGS,
  * UID, INTERNALDATE, RFC822.SIZE, RFC822, RFC822.HEADER, RFC822.TEXT,
  * BODY[section]<partial> and BODY.PEEK[...] with the sections "", HEADER,
- * TEXT, HEADER.FIELDS (..) and HEADER.FIELDS.NOT (..), and the macro FAST.
- * ENVELOPE, BODYSTRUCTURE and MIME part numbers are not served yet: BAD.
+ * TEXT, HEADER.FIELDS (..) and HEADER.FIELDS.NOT (..), ENVELOPE, BODY and
+ * BODYSTRUCTURE (imap_cmd_bodystructure.c), and the macros ALL, FAST and
+ * FULL.  Sections may name a MIME part ("1.2", "1.2.MIME", "2.HEADER" of
+ * a message/rfc822 part); a part that does not exist is the empty string.
  * A BODY[...] (not PEEK), RFC822 or RFC822.TEXT sets \Seen on a read-write
  * selection, and FLAGS is then returned too.
  */
@@ -22,8 +24,8 @@
 #include "imap.h"
 #include "store.h"
 
-enum item_kind { IT_FLAGS, IT_UID, IT_INTERNALDATE, IT_SIZE, IT_BODY };
-enum section { SEC_ALL, SEC_HEADER, SEC_TEXT, SEC_FIELDS, SEC_FIELDS_NOT };
+enum item_kind { IT_FLAGS, IT_UID, IT_INTERNALDATE, IT_SIZE, IT_BODY, IT_ENVELOPE, IT_STRUCTURE };
+enum section { SEC_ALL, SEC_HEADER, SEC_TEXT, SEC_FIELDS, SEC_FIELDS_NOT, SEC_MIME };
 
 struct item {
 	enum item_kind kind;
@@ -33,6 +35,7 @@ struct item {
 	uint64_t offset, count;
 	char **fields;
 	size_t nfields;
+	char *path;  /* MIME part number ("1.2"), or NULL for the message */
 	char *label; /* the name in the answer: "RFC822", "BODY[HEADER]" ... */
 };
 
@@ -60,6 +63,7 @@ static void fetch_free(struct fetch *f)
 	for (size_t i = 0; i < f->n; i++) {
 		imap_free_keywords(f->items[i].fields, f->items[i].nfields);
 		free(f->items[i].label);
+		free(f->items[i].path);
 	}
 	free(f->items);
 }
@@ -94,11 +98,32 @@ static int parse_section(struct imap_parser *ps, struct item *it)
 		it->sec = SEC_ALL;
 	} else {
 		const char *start = ps->p;
+		/* the part number: digits and dots before the section word */
+		while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9') {
+			while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9')
+				ps->p++;
+			if (ps->p < ps->end && *ps->p == '.' && ps->p + 1 < ps->end)
+				ps->p++;
+			else
+				break;
+		}
+		if (ps->p > start) {
+			size_t n = (size_t)(ps->p - start);
+			if (start[n - 1] == '.')
+				n--;
+			it->path = ms_xstrndup(start, n);
+			ms_buf_append(&label, start, (size_t)(ps->p - start));
+		}
+		start = ps->p;
 		while (ps->p < ps->end && ((*ps->p >= 'A' && *ps->p <= 'Z') ||
 		                           (*ps->p >= 'a' && *ps->p <= 'z') || *ps->p == '.'))
 			ps->p++;
 		ms_buf_append(&w, start, (size_t)(ps->p - start));
-		if (strcasecmp(w.data, "HEADER") == 0)
+		if (it->path != NULL && w.len == 0)
+			it->sec = SEC_ALL;
+		else if (it->path != NULL && strcasecmp(w.data, "MIME") == 0)
+			it->sec = SEC_MIME;
+		else if (strcasecmp(w.data, "HEADER") == 0)
 			it->sec = SEC_HEADER;
 		else if (strcasecmp(w.data, "TEXT") == 0)
 			it->sec = SEC_TEXT;
@@ -107,7 +132,7 @@ static int parse_section(struct imap_parser *ps, struct item *it)
 		else if (strcasecmp(w.data, "HEADER.FIELDS.NOT") == 0)
 			it->sec = SEC_FIELDS_NOT;
 		else
-			goto out; /* part numbers and MIME: not served */
+			goto out;
 		ms_buf_puts(&label, w.data);
 		if (it->sec == SEC_FIELDS || it->sec == SEC_FIELDS_NOT) {
 			struct ms_buf f;
@@ -195,13 +220,25 @@ static int parse_item(struct imap_parser *ps, struct fetch *f)
 		          : (a.data[7] == 'H' || a.data[7] == 'h') ? SEC_HEADER
 		                                                   : SEC_TEXT;
 		it->peek = it->sec == SEC_HEADER;
+	} else if (strcasecmp(a.data, "ALL") == 0 || strcasecmp(a.data, "FULL") == 0) {
+		add(f, IT_FLAGS);
+		add(f, IT_INTERNALDATE);
+		add(f, IT_SIZE);
+		add(f, IT_ENVELOPE);
+		if (a.data[0] == 'F' || a.data[0] == 'f')
+			add(f, IT_STRUCTURE)->label = ms_xstrdup("BODY");
+	} else if (strcasecmp(a.data, "ENVELOPE") == 0) {
+		add(f, IT_ENVELOPE);
+	} else if (strcasecmp(a.data, "BODYSTRUCTURE") == 0 ||
+	           (strcasecmp(a.data, "BODY") == 0 && (ps->p >= ps->end || *ps->p != '['))) {
+		add(f, IT_STRUCTURE)->label = ms_xstrdup(a.len == 4 ? "BODY" : "BODYSTRUCTURE");
 	} else if (strcasecmp(a.data, "BODY") == 0 || strcasecmp(a.data, "BODY.PEEK") == 0) {
 		struct item *it = add(f, IT_BODY);
 		it->peek = a.len == 9;
 		if (parse_section(ps, it) < 0)
 			r = -1;
 	} else {
-		r = -1; /* ENVELOPE, BODYSTRUCTURE, ALL, FULL ...: not served */
+		r = -1;
 	}
 	ms_buf_deinit(&a);
 	return r;
@@ -224,6 +261,8 @@ static int parse_items(struct imap_parser *ps, struct fetch *f)
 		return -1;
 	}
 	for (size_t i = 0; i < f->n; i++) {
+		if (f->items[i].kind == IT_ENVELOPE || f->items[i].kind == IT_STRUCTURE)
+			f->needs_body = true;
 		if (f->items[i].kind == IT_BODY) {
 			f->needs_body = true;
 			if (!f->items[i].peek)
@@ -311,14 +350,34 @@ static void header_fields(const struct item *it, const char *h, size_t hlen, str
 
 static void body_item(const struct item *it, const struct ms_buf *text, struct ms_buf *out)
 {
-	size_t hl = header_len(text->data, text->len);
 	const char *d = text->data;
-	size_t len = text->len;
+	size_t len = text->len, hl;
 	struct ms_buf tmp;
+	bool is_msg = false;
 
 	ms_buf_init(&tmp);
+	if (it->path != NULL) {
+		/* a MIME part: its body, its MIME header, or the header or text of
+		 * the message it holds; a part that does not exist is empty */
+		if (!imap_mime_entity(text->data, text->len, it->path, &d, &len, &is_msg) ||
+		    (it->sec != SEC_ALL && it->sec != SEC_MIME && !is_msg)) {
+			len = 0;
+			goto send;
+		}
+		hl = imap_header_len(d, len);
+		if (it->sec == SEC_MIME) {
+			len = hl;
+			goto send;
+		}
+		d += hl;
+		len -= hl;
+		if (it->sec == SEC_ALL)
+			goto send;
+	}
+	hl = header_len(d, len);
 	switch (it->sec) {
 	case SEC_ALL:
+	case SEC_MIME:
 		break;
 	case SEC_HEADER:
 		len = hl;
@@ -329,11 +388,12 @@ static void body_item(const struct item *it, const struct ms_buf *text, struct m
 		break;
 	case SEC_FIELDS:
 	case SEC_FIELDS_NOT:
-		header_fields(it, text->data, hl, &tmp);
+		header_fields(it, d, hl, &tmp);
 		d = tmp.data;
 		len = tmp.len;
 		break;
 	}
+send:
 	ms_buf_puts(out, it->label);
 	if (it->partial) {
 		ms_buf_printf(out, "<%llu>", (unsigned long long)it->offset);
@@ -453,6 +513,14 @@ static void do_fetch(struct imap_session *s, const char *tag, struct imap_parser
 				break;
 			case IT_BODY:
 				body_item(it, &text, &out);
+				break;
+			case IT_ENVELOPE:
+				ms_buf_puts(&out, "ENVELOPE ");
+				imap_envelope(&out, text.data, header_len(text.data, text.len));
+				break;
+			case IT_STRUCTURE:
+				ms_buf_printf(&out, "%s ", it->label);
+				imap_bodystructure(&out, text.data, text.len);
 				break;
 			}
 		}

@@ -214,8 +214,8 @@ static void do_copy(struct imap_session *s, const char *tag, struct imap_parser 
 		imap_no(s, tag, "[READ-ONLY] Mailbox is read-only");
 		goto done;
 	}
-	if (uids.n > 0 && store_copy(s->su, s->sel.id, &uids, s->su, name.data, move, NULL, copied,
-	                             &c, &uidvalidity, &why) < 0) {
+	if (uids.n > 0 && store_copy(s->su, s->sel.id, &uids, s->su, name.data, move, &s->quota,
+	                             copied, &c, &uidvalidity, &why) < 0) {
 		enum ms_error e = store_errcode(s->srv->store);
 		if (e == MS_E_NOMAILBOX)
 			imap_no(s, tag, "[TRYCREATE] Mailbox does not exist");

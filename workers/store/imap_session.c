@@ -22,6 +22,7 @@
 #include <ms/io.h>
 #include <ms/log.h>
 #include <ms/options.h>
+#include <ms/version.h>
 
 #include "imap.h"
 #include "store.h"
@@ -119,8 +120,9 @@ bool imap_plaintext_ok(const struct imap_session *s)
 
 void imap_capabilities(const struct imap_session *s, struct ms_buf *b)
 {
-	ms_buf_puts(b, "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT "
-	               "CHILDREN SPECIAL-USE");
+	ms_buf_puts(
+	    b, "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT QUOTA "
+	       "CHILDREN SPECIAL-USE");
 	if (s->state == IMAP_STATE_NOTAUTH || s->state == IMAP_STATE_WAIT) {
 		if (s->srv->tls != NULL && !s->tls)
 			ms_buf_puts(b, " STARTTLS");
@@ -142,11 +144,10 @@ static void greet(struct imap_session *s)
 	ms_buf_init(&caps);
 	imap_capabilities(s, &caps);
 	if (banner == NULL || *banner == '\0') {
-		ms_buf_puts(&b, "Messaging Multiplexor (Oracle Communications Messaging Server) "
-		                "IMAP4 server ready");
+		ms_buf_puts(&b, MS_PRODUCT_NAME " IMAP4 server ready");
 	} else {
 		if (gethostname(host, sizeof(host)) != 0)
-			strcpy(host, "localhost");
+			snprintf(host, sizeof(host), "localhost");
 		host[sizeof(host) - 1] = '\0';
 		for (const char *p = banner; *p != '\0'; p++) {
 			if (*p != '%' || p[1] == '\0') {
@@ -163,7 +164,7 @@ static void greet(struct imap_session *s)
 				ms_buf_puts(&b, "IMAP4");
 				break;
 			case 'P':
-				ms_buf_puts(&b, "Oracle Communications Messaging Server");
+				ms_buf_puts(&b, MS_PRODUCT_NAME);
 				break;
 			case 'V':
 				ms_buf_puts(&b, "8.1");
@@ -261,6 +262,8 @@ void imap_session_free(struct imap_session *s)
 	ms_timer_free(&s->idle_timer);
 	imap_unselect(s);
 	store_user_close(&s->su);
+	if (s->quota_loaded)
+		store_quota_limits_deinit(&s->quota);
 	ms_conn_free(&s->conn);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
@@ -421,11 +424,16 @@ void imap_session_input(struct imap_session *s)
 				if (k == 0 || k == sizeof(tag) - 1)
 					strcpy(tag, "*");
 			}
-			if (s->discard)
+			if (s->discard) {
 				; /* already answered */
-			else if (s->auth_tag != NULL || s->idling)
+			} else if (s->auth_tag != NULL) {
+				/* the SASL exchange ends with the command */
+				imap_bad(s, s->auth_tag, "Authentication response too long");
+				free(s->auth_tag);
+				s->auth_tag = NULL;
+			} else if (s->idling) {
 				imap_printf(s, "* BAD Line too long\r\n");
-			else
+			} else
 				imap_bad(s, tag, "Command line too long");
 			ms_buf_reset(&s->cmd);
 			s->discard = false;

@@ -42,6 +42,7 @@
 #include <ms/path.h>
 #include <ms/reload.h>
 #include <ms/tls.h>
+#include <ms/version.h>
 
 #include "imap.h"
 #include "store.h"
@@ -208,7 +209,7 @@ static void on_signal(int signo, void *ctx)
 		ms_buf_deinit(&why);
 		return;
 	}
-	ms_log_notice("Oracle Communications Messaging Server IMAP4 8.1 shutting down");
+	ms_log_notice(MS_PRODUCT_NAME " IMAP4 " MS_VERSION " shutting down");
 	p->srv.draining = true;
 	/* An IMAP client may stay connected for days: tell each session to go
 	 * (RFC 3501 7.1.5) and close it once the answer is flushed. */
@@ -403,12 +404,12 @@ int main(int argc, char **argv)
 		if (p.nkids > 0)
 			snprintf(procs, sizeof(procs), " (%zu processes)", p.nkids + 1);
 		if (sslport != 0)
-			ms_log_notice("Oracle Communications Messaging Server IMAP4 8.1 ready on "
+			ms_log_notice(MS_PRODUCT_NAME " IMAP4 " MS_VERSION " ready on "
 			              "port %u and SSL port %u%s",
 			              port, sslport, procs);
 		else
 			ms_log_notice(
-			    "Oracle Communications Messaging Server IMAP4 8.1 ready on port %u%s",
+			    MS_PRODUCT_NAME " IMAP4 " MS_VERSION " ready on port %u%s",
 			    port, procs);
 		(void)ms_ctl_ready();
 	}
