@@ -9,7 +9,8 @@
  * where the bytes are read), the parser (imap_parse.c: tag, atoms,
  * strings, literals, sequence sets, lists over the assembled command), the
  * command table (imap_cmd.c), the handlers (imap_cmd_*.c) and the store
- * library (store.h).  imapd.c owns the process, as popd.c does for POP.
+ * library (store.h).  imapd.c describes the process and server.c runs
+ * it, as for POP.
  *
  * A session is a state machine: NOTAUTH, WAIT (the directory checks a
  * password: input is held, so pipelined commands keep their order), AUTH,
@@ -23,6 +24,8 @@
 #include <stdint.h>
 
 #include <ms/buf.h>
+
+#include "server.h"
 
 #include "store.h"
 
@@ -100,18 +103,11 @@ struct imap_session {
 	long long login_time, connect_time, start_ms;
 };
 
+/* The process (server.h; base comes first, so a struct server pointer
+ * converts to this one). */
 struct imap_server {
-	struct ms_loop *loop;
-	struct ms_conf *conf;
-	struct store *store;
-	struct ms_directory *dir;
-	struct ms_timer *dir_timer;
-	struct ms_tls_ctx *tls;
+	struct server base;
 	struct imap_session *sessions;
-	size_t nsessions;
-	unsigned long next_id;
-	bool draining;
-	uint64_t idle_ms;
 };
 
 /* The parser over one assembled command (imap_parse.c). */
@@ -246,9 +242,5 @@ int imap_seqset_to_uids(struct imap_session *s, const char *text, bool uid,
 void imap_note_own(struct imap_session *s, uint32_t uid, uint64_t modseq);
 /* The sequence number of uid in the selection, 0 when absent. */
 size_t imap_seq_of(const struct imap_session *s, uint32_t uid);
-
-/* imapd.c */
-void imap_server_poll_directory(struct imap_server *srv);
-void imap_server_session_gone(struct imap_server *srv);
 
 #endif

@@ -92,11 +92,11 @@ void imap_cmd_append(struct imap_session *s, const char *tag, struct imap_parser
 	o.nkeywords = nkw;
 	o.internaldate = when;
 	o.limits = &s->quota;
-	if (store_stage_new(s->srv->store, store_user_partition(s->su), &st, &why) < 0 ||
+	if (store_stage_new(s->srv->base.store, store_user_partition(s->su), &st, &why) < 0 ||
 	    store_stage_write(st, data.data, data.len, &why) < 0 ||
 	    store_stage_finish(st, &why) < 0 ||
 	    store_append(s->su, name.data, st, &o, &uid, &uidvalidity, &why) < 0) {
-		enum ms_error e = store_errcode(s->srv->store);
+		enum ms_error e = store_errcode(s->srv->base.store);
 		if (e == MS_E_NOMAILBOX)
 			imap_no(s, tag, "[TRYCREATE] Mailbox does not exist");
 		else if (e == MS_E_OVERQUOTA)
@@ -151,7 +151,7 @@ void imap_cmd_idle(struct imap_session *s, const char *tag, struct imap_parser *
 	free(s->idle_tag);
 	s->idle_tag = ms_xstrdup(tag);
 	if (s->idle_timer == NULL)
-		s->idle_timer = ms_timer_new(s->srv->loop, idle_tick, s);
+		s->idle_timer = ms_timer_new(s->srv->base.loop, idle_tick, s);
 	if (s->selected)
 		ms_timer_start(s->idle_timer, IMAP_IDLE_POLL_MS, true);
 	imap_printf(s, "+ idling\r\n");

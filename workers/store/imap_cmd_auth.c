@@ -22,6 +22,7 @@
 #include <ms/version.h>
 
 #include "imap.h"
+#include "server_login.h"
 #include "store.h"
 
 void imap_cmd_capability(struct imap_session *s, const char *tag, struct imap_parser *ps)
@@ -117,13 +118,13 @@ void imap_cmd_starttls(struct imap_session *s, const char *tag, struct imap_pars
 		imap_bad(s, tag, "Already using TLS");
 		return;
 	}
-	if (s->srv->tls == NULL) {
+	if (s->srv->base.tls == NULL) {
 		imap_no(s, tag, "STARTTLS not available");
 		return;
 	}
 	imap_ok(s, tag, "Begin TLS negotiation now");
 	ms_buf_init(&why);
-	if (ms_conn_start_tls(s->conn, s->srv->tls, MS_TLS_SERVER, NULL, &why) < 0) {
+	if (ms_conn_start_tls(s->conn, s->srv->base.tls, MS_TLS_SERVER, NULL, &why) < 0) {
 		ms_log_error("%s STARTTLS: %s", s->peer, why.data);
 		imap_session_logout(s);
 	} else {
@@ -155,85 +156,32 @@ void imap_cmd_login(struct imap_session *s, const char *tag, struct imap_parser 
 	ms_buf_deinit(&pass);
 }
 
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-static int b64decode(const char *in, struct ms_buf *out)
-{
-	unsigned acc = 0;
-	int bits = 0;
-	size_t n = strlen(in), pad = 0;
-
-	if (n % 4 != 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		int v;
-		if (in[i] == '=') {
-			if (i + 2 < n)
-				return -1;
-			pad++;
-			continue;
-		}
-		if (pad > 0 || (v = b64val((unsigned char)in[i])) < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			ms_buf_putc(out, (char)((acc >> bits) & 0xff));
-		}
-	}
-	return 0;
-}
-
 void imap_auth_plain_response(struct imap_session *s, const char *tag, const char *line)
 {
 	struct ms_buf dec;
-	const char *authz, *authc, *pass, *end;
+	const char *authc = NULL, *pass = NULL;
 
-	if (strcmp(line, "*") == 0) {
-		imap_bad(s, tag, "AUTHENTICATE cancelled");
-		return;
-	}
 	ms_buf_init(&dec);
-	if (strcmp(line, "=") != 0 && b64decode(line, &dec) < 0) {
-		ms_buf_deinit(&dec);
+	switch (server_login_plain_decode(line, &dec, &authc, &pass)) {
+	case SERVER_LOGIN_PLAIN_CANCELLED:
+		imap_bad(s, tag, "AUTHENTICATE cancelled");
+		break;
+	case SERVER_LOGIN_PLAIN_BASE64:
 		imap_bad(s, tag, "Invalid base64 data");
-		return;
-	}
-	end = dec.data + dec.len;
-	authz = dec.data;
-	authc = dec.len > 0 ? memchr(authz, '\0', dec.len) : NULL;
-	pass = authc != NULL ? memchr(authc + 1, '\0', (size_t)(end - authc - 1)) : NULL;
-	if (authc == NULL || pass == NULL ||
-	    memchr(pass + 1, '\0', (size_t)(end - pass - 1)) != NULL) {
-		explicit_bzero(dec.data, dec.len);
-		ms_buf_deinit(&dec);
+		break;
+	case SERVER_LOGIN_PLAIN_MALFORMED:
 		imap_bad(s, tag, "Malformed PLAIN response");
-		return;
-	}
-	authc++;
-	pass++;
-	if (*authz != '\0' && strcmp(authz, authc) != 0) {
+		break;
+	case SERVER_LOGIN_PLAIN_AUTHZ:
 		imap_no(s, tag,
 		        "[AUTHORIZATIONFAILED] Authorization identity differs from "
 		        "authentication identity");
-	} else {
+		break;
+	case SERVER_LOGIN_PLAIN_OK:
 		free(s->mech);
 		s->mech = ms_xstrdup("PLAIN");
 		imap_auth_begin(s, tag, authc, pass);
+		break;
 	}
 	explicit_bzero(dec.data, dec.len);
 	ms_buf_deinit(&dec);
@@ -266,20 +214,6 @@ void imap_cmd_authenticate(struct imap_session *s, const char *tag, struct imap_
 	ms_buf_deinit(&ir);
 }
 
-/* The store user ID of a directory user: uid in the default domain,
- * uid@domain elsewhere (docs/store.md). */
-static char *store_userid(struct imap_session *s, const struct ms_directory_user *u)
-{
-	const char *def = ms_conf_str(s->srv->conf, MS_OPT_BASE_DEFAULTDOMAIN);
-
-	if (u->uid == NULL)
-		return ms_xstrdup(s->login);
-	if (u->domain == NULL || *u->domain == '\0' ||
-	    (def != NULL && strcasecmp(def, u->domain) == 0))
-		return ms_xstrdup(u->uid);
-	return ms_xasprintf("%s@%s", u->uid, u->domain);
-}
-
 static void auth_done(enum ms_error err, const struct ms_directory_user *user, const char *why,
                       void *ctx)
 {
@@ -298,8 +232,8 @@ static void auth_done(enum ms_error err, const struct ms_directory_user *user, c
 	ms_buf_init(&w);
 	switch (err) {
 	case MS_E_NONE: {
-		char *userid = store_userid(s, user);
-		if (store_user_open(s->srv->store, userid, STORE_USER_CREATE, NULL, &s->su, &w) <
+		char *userid = server_login_userid(s->srv->base.conf, s->login, user);
+		if (store_user_open(s->srv->base.store, userid, STORE_USER_CREATE, NULL, &s->su, &w) <
 		    0) {
 			ms_log_error("badlogin: %s %s %s store: %s", s->peer, s->mech, s->login,
 			             w.data);
@@ -318,21 +252,12 @@ static void auth_done(enum ms_error err, const struct ms_directory_user *user, c
 		ms_buf_deinit(&caps);
 		break;
 	}
-	case MS_E_NOPERM:
-		ms_log_notice("badlogin: %s %s %s account disabled (%s)", s->peer, s->mech,
-		              s->login,
-		              user != NULL ? ms_directory_status_name(user->status) : "denied");
-		imap_no(s, tag, "[AUTHENTICATIONFAILED] Authentication failed");
-		break;
-	case MS_E_TEMPFAIL:
-		ms_log_error("badlogin: %s %s %s directory unavailable: %s", s->peer, s->mech,
-		             s->login, why != NULL ? why : "");
-		imap_no(s, tag, "[UNAVAILABLE] Authentication temporarily unavailable");
-		break;
 	default:
-		ms_log_notice("badlogin: %s %s %s authentication failure", s->peer, s->mech,
-		              s->login);
-		imap_no(s, tag, "[AUTHENTICATIONFAILED] Authentication failed");
+		server_login_log_failure(err, user, why, s->peer, s->mech, s->login);
+		if (err == MS_E_TEMPFAIL)
+			imap_no(s, tag, "[UNAVAILABLE] Authentication temporarily unavailable");
+		else
+			imap_no(s, tag, "[AUTHENTICATIONFAILED] Authentication failed");
 		break;
 	}
 	ms_buf_deinit(&w);
@@ -352,10 +277,7 @@ void imap_auth_begin(struct imap_session *s, const char *tag, const char *login,
 	s->wait_tag = ms_xstrdup(tag);
 	s->state = IMAP_STATE_WAIT;
 	s->req = NULL;
-	req = ms_directory_authenticate_start(s->srv->dir, login, password, "imap", s->client,
-	                                      auth_done, s);
-	if (req != NULL && s->state == IMAP_STATE_WAIT) {
+	req = server_login_start(&s->srv->base, "imap", login, password, s->client, auth_done, s);
+	if (req != NULL && s->state == IMAP_STATE_WAIT)
 		s->req = req;
-		imap_server_poll_directory(s->srv);
-	}
 }

@@ -70,7 +70,7 @@ static bool has_children(const struct names *all, const char *name)
 static void store_failed(struct imap_session *s, const char *tag, const char *what,
                          const struct ms_buf *why)
 {
-	enum ms_error e = store_errcode(s->srv->store);
+	enum ms_error e = store_errcode(s->srv->base.store);
 
 	ms_log_info("%s %s: %s: %s", s->peer, s->userid, what, why->data);
 	if (e == MS_E_NOMAILBOX)

@@ -28,14 +28,14 @@ void imap_quota_load(struct imap_session *s, long long quota, long long msg_quot
 	snprintf(m, sizeof(m), "%lld", msg_quota);
 	store_quota_limits_deinit(&s->quota);
 	store_quota_limits_init(&s->quota);
-	if (store_quota_parse(s->srv->store, quota == -2 ? NULL : q, msg_quota == -2 ? NULL : m,
+	if (store_quota_parse(s->srv->base.store, quota == -2 ? NULL : q, msg_quota == -2 ? NULL : m,
 	                      &s->quota, &why) < 0) {
 		ms_log_warning("%s %s: quota: %s; the store's defaults apply", s->peer, s->userid,
 		               why.data);
 		store_quota_limits_deinit(&s->quota);
 		store_quota_limits_init(&s->quota);
 		ms_buf_reset(&why);
-		(void)store_quota_parse(s->srv->store, NULL, NULL, &s->quota, &why);
+		(void)store_quota_parse(s->srv->base.store, NULL, NULL, &s->quota, &why);
 	}
 	s->quota_loaded = true;
 	ms_buf_deinit(&why);

@@ -204,7 +204,7 @@ static void select_or_examine(struct imap_session *s, const char *tag, struct im
 	if (store_mailbox_get(s->su, name.data, &info, &why) < 0 ||
 	    store_message_list(s->su, info.id, NULL, 0, collect_uid, &l, &why) < 0 ||
 	    (!examine && store_mailbox_claim_recent(s->su, info.id, &first, &why) < 0)) {
-		if (store_errcode(s->srv->store) == MS_E_NOMAILBOX)
+		if (store_errcode(s->srv->base.store) == MS_E_NOMAILBOX)
 			imap_no(s, tag, "[NONEXISTENT] Mailbox does not exist");
 		else
 			imap_no(s, tag, "%s failed: %s", examine ? "EXAMINE" : "SELECT", why.data);

@@ -216,7 +216,7 @@ static void do_copy(struct imap_session *s, const char *tag, struct imap_parser 
 	}
 	if (uids.n > 0 && store_copy(s->su, s->sel.id, &uids, s->su, name.data, move, &s->quota,
 	                             copied, &c, &uidvalidity, &why) < 0) {
-		enum ms_error e = store_errcode(s->srv->store);
+		enum ms_error e = store_errcode(s->srv->base.store);
 		if (e == MS_E_NOMAILBOX)
 			imap_no(s, tag, "[TRYCREATE] Mailbox does not exist");
 		else if (e == MS_E_OVERQUOTA)

@@ -10,11 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <ms/conf.h>
 #include <ms/directory.h>
@@ -25,6 +21,7 @@
 #include <ms/version.h>
 
 #include "imap.h"
+#include "server_login.h"
 #include "store.h"
 
 static void on_conn(struct ms_conn *conn, enum ms_conn_event ev, void *ctx);
@@ -111,11 +108,8 @@ void imap_buf_string(struct ms_buf *b, const char *data, size_t len)
 
 bool imap_plaintext_ok(const struct imap_session *s)
 {
-	long long min = ms_conf_int(s->srv->conf, MS_OPT_IMAP_PLAINTEXTMINCIPHER);
-
-	/* -1: always; 0 (the default): only under TLS; N: a cipher of N bits,
-	 * which every suite of TLS 1.2 and later offers. */
-	return min < 0 || s->tls;
+	return server_login_plaintext_ok(s->srv->base.conf, MS_OPT_IMAP_PLAINTEXTMINCIPHER,
+	                                 s->tls);
 }
 
 void imap_capabilities(const struct imap_session *s, struct ms_buf *b)
@@ -124,7 +118,7 @@ void imap_capabilities(const struct imap_session *s, struct ms_buf *b)
 	    b, "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT QUOTA "
 	       "CHILDREN SPECIAL-USE");
 	if (s->state == IMAP_STATE_NOTAUTH || s->state == IMAP_STATE_WAIT) {
-		if (s->srv->tls != NULL && !s->tls)
+		if (s->srv->base.tls != NULL && !s->tls)
 			ms_buf_puts(b, " STARTTLS");
 		if (imap_plaintext_ok(s))
 			ms_buf_puts(b, " AUTH=PLAIN");
@@ -136,8 +130,7 @@ void imap_capabilities(const struct imap_session *s, struct ms_buf *b)
 /* The greeting: imap.banner with %h %p %P %V, or the built-in one. */
 static void greet(struct imap_session *s)
 {
-	const char *banner = ms_conf_str(s->srv->conf, MS_OPT_IMAP_BANNER);
-	char host[256];
+	const char *banner = ms_conf_str(s->srv->base.conf, MS_OPT_IMAP_BANNER);
 	struct ms_buf b, caps;
 
 	ms_buf_init(&b);
@@ -146,96 +139,36 @@ static void greet(struct imap_session *s)
 	if (banner == NULL || *banner == '\0') {
 		ms_buf_puts(&b, MS_PRODUCT_NAME " IMAP4 server ready");
 	} else {
-		if (gethostname(host, sizeof(host)) != 0)
-			snprintf(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
-		for (const char *p = banner; *p != '\0'; p++) {
-			if (*p != '%' || p[1] == '\0') {
-				if (*p != '\r' && *p != '\n')
-					ms_buf_putc(&b, *p);
-				continue;
-			}
-			p++;
-			switch (*p) {
-			case 'h':
-				ms_buf_puts(&b, host);
-				break;
-			case 'p':
-				ms_buf_puts(&b, "IMAP4");
-				break;
-			case 'P':
-				ms_buf_puts(&b, MS_PRODUCT_NAME);
-				break;
-			case 'V':
-				ms_buf_puts(&b, "8.1");
-				break;
-			default:
-				ms_buf_putc(&b, *p);
-				break;
-			}
-		}
+		server_login_banner(banner, "IMAP4", &b);
 	}
 	imap_printf(s, "* OK [CAPABILITY %s] %s\r\n", caps.data, b.data);
 	ms_buf_deinit(&b);
 	ms_buf_deinit(&caps);
 }
 
-static void peer_of(struct imap_session *s, int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	char addr[INET6_ADDRSTRLEN] = "unknown";
-	unsigned port = 0;
-
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-			inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
-			port = ntohs(sin->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-			inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
-			port = ntohs(sin6->sin6_port);
-		}
-	}
-	if (strncmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, ':') == NULL)
-		memmove(addr, addr + 7, strlen(addr + 7) + 1); /* IPv4-mapped */
-	snprintf(s->client, sizeof(s->client), "%s", addr);
-	snprintf(s->peer, sizeof(s->peer), "[%s:%u]", addr, port);
-}
-
 void imap_session_start(struct imap_server *srv, int fd, bool implicit_tls)
 {
 	struct imap_session *s = ms_xcalloc(1, sizeof(*s));
-	struct ms_buf why;
 
 	s->srv = srv;
-	s->id = ++srv->next_id;
-	s->start_ms = (long long)ms_loop_now_ms(srv->loop);
+	s->id = ++srv->base.next_id;
+	s->start_ms = (long long)ms_loop_now_ms(srv->base.loop);
 	s->connect_time = (long long)time(NULL);
 	ms_buf_init(&s->cmd);
 	ms_buf_init(&s->line);
-	peer_of(s, fd);
-	s->conn = ms_conn_new(srv->loop, fd, on_conn, s);
-	ms_conn_set_timeouts(s->conn, srv->idle_ms, srv->idle_ms);
-	ms_conn_set_max_input(s->conn, 64 * 1024);
+	server_peer_name(fd, s->client, sizeof(s->client), s->peer, sizeof(s->peer));
+	s->conn = server_conn_new(&srv->base, fd, on_conn, s);
 	s->next = srv->sessions;
 	if (srv->sessions != NULL)
 		srv->sessions->prev = s;
 	srv->sessions = s;
-	srv->nsessions++;
+	srv->base.nsessions++;
 	ms_log_debug("connect %s session %lu", s->peer, s->id);
 	if (implicit_tls) {
-		ms_buf_init(&why);
-		if (srv->tls == NULL ||
-		    ms_conn_start_tls(s->conn, srv->tls, MS_TLS_SERVER, NULL, &why) < 0) {
-			ms_log_error("%s: TLS: %s", s->peer,
-			             srv->tls == NULL ? "no certificate" : why.data);
-			ms_buf_deinit(&why);
+		if (server_start_tls(&srv->base, s->conn, s->peer) < 0) {
 			imap_session_free(s);
 			return;
 		}
-		ms_buf_deinit(&why);
 		s->tls_pending = true;
 		return; /* the greeting follows the handshake */
 	}
@@ -245,20 +178,11 @@ void imap_session_start(struct imap_server *srv, int fd, bool implicit_tls)
 void imap_session_free(struct imap_session *s)
 {
 	struct imap_server *srv = s->srv;
-	char when[64] = "";
-	long long dur = ((long long)ms_loop_now_ms(srv->loop) - s->start_ms) / 1000;
-	time_t t = (time_t)(s->login_time != 0 ? s->login_time : s->connect_time);
-	struct tm tm;
 
 	if (s->req != NULL)
 		ms_directory_cancel(s->req);
-	localtime_r(&t, &tm);
-	snprintf(when, sizeof(when), " %d/%d/%d %d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	ms_log_notice("close %s %s%s %lld:%02lld:%02lld %llu %llu %d", s->peer,
-	              s->userid != NULL ? s->userid : "[unauthenticated]", when, dur / 3600,
-	              dur / 60 % 60, dur % 60, (unsigned long long)s->bytes_in,
-	              (unsigned long long)s->bytes_out, s->userid != NULL ? 1 : 0);
+	server_log_close(&srv->base, s->peer, s->userid, s->login_time, s->connect_time,
+	                 s->start_ms, s->bytes_in, s->bytes_out);
 	ms_timer_free(&s->idle_timer);
 	imap_unselect(s);
 	store_user_close(&s->su);
@@ -271,7 +195,7 @@ void imap_session_free(struct imap_session *s)
 		srv->sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
-	srv->nsessions--;
+	srv->base.nsessions--;
 	free(s->login);
 	free(s->mech);
 	free(s->auth_tag);
@@ -281,7 +205,7 @@ void imap_session_free(struct imap_session *s)
 	ms_buf_deinit(&s->cmd);
 	ms_buf_deinit(&s->line);
 	free(s);
-	imap_server_session_gone(srv);
+	server_session_gone(&srv->base);
 }
 
 void imap_session_logout(struct imap_session *s)
@@ -325,7 +249,7 @@ static void dispatch(struct imap_session *s)
 		imap_bad(s, tag.data, "Command not valid in this state");
 		goto done;
 	}
-	if (s->srv->conf != NULL && ms_conf_bool(s->srv->conf, MS_OPT_IMAP_LOGCOMMANDS))
+	if (s->srv->base.conf != NULL && ms_conf_bool(s->srv->base.conf, MS_OPT_IMAP_LOGCOMMANDS))
 		ms_log_info("%s %s command %s", s->peer, s->userid ? s->userid : "-", c->name);
 	c->handler(s, tag.data, &ps);
 done:

@@ -7,8 +7,9 @@
  * arguments, looked up in the one command table pop_commands[]), the
  * handlers (pop_cmd_auth.c: authorization state; pop_cmd_mail.c:
  * transaction state) and the store library (store.h), which alone reads
- * and writes the mailbox.  popd.c owns the process: the loop, the
- * listeners, the directory, the configuration and the signals.
+ * and writes the mailbox.  popd.c describes the process and server.c
+ * runs it: the loop, the listeners, the directory, the configuration and
+ * the signals.
  *
  * A session is a state machine: AUTH (greeting sent, no user), WAIT (an
  * authentication is being checked by the directory: input is held until
@@ -25,6 +26,8 @@
 #include <stdint.h>
 
 #include <ms/buf.h>
+
+#include "server.h"
 
 struct ms_conf;
 struct ms_conn;
@@ -83,20 +86,11 @@ struct pop_session {
 	struct ms_buf line;
 };
 
-/* The process: what every session shares. */
+/* The process: what every session shares (server.h; base comes first,
+ * so a struct server pointer converts to this one). */
 struct pop_server {
-	struct ms_loop *loop;
-	struct ms_conf *conf;
-	struct store *store;
-	struct ms_directory *dir;
-	struct ms_timer *dir_timer;
-	struct ms_tls_ctx *tls;
+	struct server base;
 	struct pop_session *sessions;
-	size_t nsessions;
-	unsigned long next_id;
-	bool draining;
-	char *lockdir;
-	uint64_t idle_ms;
 };
 
 /* A command: its name, the states it is valid in (bit per enum
@@ -150,9 +144,5 @@ int pop_maildrop_open(struct pop_session *s, const char *userid, struct ms_buf *
 void pop_maildrop_close(struct pop_session *s);
 /* Apply the deletions (QUIT in TRANS): 0, or -1 with why. */
 int pop_maildrop_update(struct pop_session *s, struct ms_buf *why);
-
-/* popd.c */
-void pop_server_poll_directory(struct pop_server *srv);
-void pop_server_session_gone(struct pop_server *srv);
 
 #endif

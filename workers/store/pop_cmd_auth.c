@@ -20,6 +20,7 @@
 #include <ms/version.h>
 
 #include "pop.h"
+#include "server_login.h"
 #include "store.h"
 
 void pop_cmd_capa(struct pop_session *s, int argc, char **argv)
@@ -31,7 +32,7 @@ void pop_cmd_capa(struct pop_session *s, int argc, char **argv)
 	if (s->state == POP_STATE_AUTH) {
 		if (pop_plaintext_ok(s))
 			pop_puts(s, "USER\r\nSASL PLAIN\r\n");
-		if (s->srv->tls != NULL && !s->tls)
+		if (s->srv->base.tls != NULL && !s->tls)
 			pop_puts(s, "STLS\r\n");
 	}
 	pop_puts(s, "IMPLEMENTATION " MS_PRODUCT_TOKEN "-" MS_VERSION "\r\n.\r\n");
@@ -47,13 +48,13 @@ void pop_cmd_stls(struct pop_session *s, int argc, char **argv)
 		pop_err(s, "Already using TLS");
 		return;
 	}
-	if (s->srv->tls == NULL) {
+	if (s->srv->base.tls == NULL) {
 		pop_err(s, "STLS not available");
 		return;
 	}
 	pop_ok(s, "Begin TLS negotiation");
 	ms_buf_init(&why);
-	if (ms_conn_start_tls(s->conn, s->srv->tls, MS_TLS_SERVER, NULL, &why) < 0) {
+	if (ms_conn_start_tls(s->conn, s->srv->base.tls, MS_TLS_SERVER, NULL, &why) < 0) {
 		ms_log_error("%s STLS: %s", s->peer, why.data);
 		pop_session_quit(s);
 	} else {
@@ -94,86 +95,31 @@ void pop_cmd_pass(struct pop_session *s, int argc, char **argv)
 	free(user);
 }
 
-static int b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Decode base64 into out; -1 when malformed. */
-static int b64decode(const char *in, struct ms_buf *out)
-{
-	unsigned acc = 0;
-	int bits = 0;
-	size_t n = strlen(in), pad = 0;
-
-	if (n % 4 != 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		int v;
-		if (in[i] == '=') {
-			if (i + 2 < n)
-				return -1;
-			pad++;
-			continue;
-		}
-		if (pad > 0 || (v = b64val((unsigned char)in[i])) < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			ms_buf_putc(out, (char)((acc >> bits) & 0xff));
-		}
-	}
-	return 0;
-}
-
 void pop_auth_plain_response(struct pop_session *s, const char *line)
 {
 	struct ms_buf dec;
-	const char *authz, *authc, *pass, *end;
+	const char *authc = NULL, *pass = NULL;
 
-	if (strcmp(line, "*") == 0) {
-		pop_err(s, "Authentication cancelled");
-		return;
-	}
 	ms_buf_init(&dec);
-	if (strcmp(line, "=") != 0 && b64decode(line, &dec) < 0) {
-		ms_buf_deinit(&dec);
+	switch (server_login_plain_decode(line, &dec, &authc, &pass)) {
+	case SERVER_LOGIN_PLAIN_CANCELLED:
+		pop_err(s, "Authentication cancelled");
+		break;
+	case SERVER_LOGIN_PLAIN_BASE64:
 		pop_err(s, "Invalid base64 data");
-		return;
-	}
-	end = dec.data + dec.len;
-	authz = dec.data;
-	authc = memchr(authz, '\0', dec.len);
-	pass = authc != NULL ? memchr(authc + 1, '\0', (size_t)(end - authc - 1)) : NULL;
-	if (authc == NULL || pass == NULL || memchr(pass + 1, '\0', (size_t)(end - pass - 1)) != NULL) {
-		explicit_bzero(dec.data, dec.len);
-		ms_buf_deinit(&dec);
+		break;
+	case SERVER_LOGIN_PLAIN_MALFORMED:
 		pop_err(s, "Malformed PLAIN response");
-		return;
-	}
-	authc++;
-	pass++;
-	if (*authz != '\0' && strcmp(authz, authc) != 0) {
-		explicit_bzero(dec.data, dec.len);
-		ms_buf_deinit(&dec);
+		break;
+	case SERVER_LOGIN_PLAIN_AUTHZ:
 		pop_err(s, "[AUTH] Authorization identity differs from authentication identity");
-		return;
+		break;
+	case SERVER_LOGIN_PLAIN_OK:
+		free(s->mech);
+		s->mech = ms_xstrdup("PLAIN");
+		pop_auth_begin(s, authc, pass);
+		break;
 	}
-	free(s->mech);
-	s->mech = ms_xstrdup("PLAIN");
-	pop_auth_begin(s, authc, pass);
 	explicit_bzero(dec.data, dec.len);
 	ms_buf_deinit(&dec);
 }
@@ -203,21 +149,6 @@ void pop_cmd_auth(struct pop_session *s, int argc, char **argv)
 	s->auth_plain_wait = true;
 }
 
-/* The store user ID of a directory user: uid in the default domain,
- * uid@domain elsewhere (docs/store.md). */
-static char *store_userid(struct pop_session *s, const struct ms_directory_user *u)
-{
-	const char *def = ms_conf_str(s->srv->conf, MS_OPT_BASE_DEFAULTDOMAIN);
-
-	if (u->uid == NULL) /* not a user entry: cannot happen for a bind, but never crash */
-		return ms_xstrdup(s->login);
-
-	if (u->domain == NULL || *u->domain == '\0' ||
-	    (def != NULL && strcasecmp(def, u->domain) == 0))
-		return ms_xstrdup(u->uid);
-	return ms_xasprintf("%s@%s", u->uid, u->domain);
-}
-
 static void auth_done(enum ms_error err, const struct ms_directory_user *user, const char *why,
 		      void *ctx)
 {
@@ -229,7 +160,7 @@ static void auth_done(enum ms_error err, const struct ms_directory_user *user, c
 	s->state = POP_STATE_AUTH;
 	switch (err) {
 	case MS_E_NONE: {
-		char *userid = store_userid(s, user);
+		char *userid = server_login_userid(s->srv->base.conf, s->login, user);
 		ms_buf_init(&w);
 		if (pop_maildrop_open(s, userid, &w) < 0) {
 			ms_log_notice("badlogin: %s %s %s %s", s->peer, s->mech, s->login, w.data);
@@ -253,19 +184,12 @@ static void auth_done(enum ms_error err, const struct ms_directory_user *user, c
 		       (unsigned long long)octets);
 		break;
 	}
-	case MS_E_NOPERM:
-		ms_log_notice("badlogin: %s %s %s account disabled (%s)", s->peer, s->mech, s->login,
-			      user != NULL ? ms_directory_status_name(user->status) : "denied");
-		pop_err(s, "[AUTH] Authentication failed");
-		break;
-	case MS_E_TEMPFAIL:
-		ms_log_error("badlogin: %s %s %s directory unavailable: %s", s->peer, s->mech,
-			     s->login, why != NULL ? why : "");
-		pop_err(s, "[SYS/TEMP] Authentication temporarily unavailable");
-		break;
 	default:
-		ms_log_notice("badlogin: %s %s %s authentication failure", s->peer, s->mech, s->login);
-		pop_err(s, "[AUTH] Authentication failed");
+		server_login_log_failure(err, user, why, s->peer, s->mech, s->login);
+		if (err == MS_E_TEMPFAIL)
+			pop_err(s, "[SYS/TEMP] Authentication temporarily unavailable");
+		else
+			pop_err(s, "[AUTH] Authentication failed");
 		break;
 	}
 	if (async)
@@ -280,12 +204,9 @@ void pop_auth_begin(struct pop_session *s, const char *login, const char *passwo
 	s->login = ms_xstrdup(login);
 	s->state = POP_STATE_WAIT;
 	s->req = NULL;
-	req = ms_directory_authenticate_start(s->srv->dir, login, password, "pop", s->client,
-					      auth_done, s);
-	if (req != NULL && s->state == POP_STATE_WAIT) {
+	req = server_login_start(&s->srv->base, "pop", login, password, s->client, auth_done, s);
+	if (req != NULL && s->state == POP_STATE_WAIT)
 		s->req = req;
-		pop_server_poll_directory(s->srv);
-	}
 }
 
 void pop_cmd_quit(struct pop_session *s, int argc, char **argv)

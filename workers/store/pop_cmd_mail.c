@@ -58,7 +58,7 @@ int pop_maildrop_open(struct pop_session *s, const char *userid, struct ms_buf *
 	char *path;
 	int fd;
 
-	path = ms_xasprintf("%s/%s", s->srv->lockdir, userid);
+	path = ms_xasprintf("%s/%s", s->srv->base.lockdir, userid);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	free(path);
 	if (fd < 0) {
@@ -70,7 +70,7 @@ int pop_maildrop_open(struct pop_session *s, const char *userid, struct ms_buf *
 		close(fd);
 		return -1;
 	}
-	if (store_user_open(s->srv->store, userid, STORE_USER_CREATE, NULL, &s->su, why) < 0) {
+	if (store_user_open(s->srv->base.store, userid, STORE_USER_CREATE, NULL, &s->su, why) < 0) {
 		close(fd);
 		return -1;
 	}

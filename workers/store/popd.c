@@ -5,427 +5,61 @@
  * with pop.enablesslport, pop.sslport (implicit TLS); the sessions
  * (pop_session.c); the directory's requests, polled from the loop by a
  * short repeating timer while any is pending, so a login never blocks the
- * other sessions.  The store is opened once with its own snapshot of the
- * configuration (store_open wants the snapshot to outlive it).
- *
- * Start-up: bind the ports, become the user of restricted.cnf when
- * started by root (STYLE 15), fork the other pop.numprocesses processes
- * (they accept on the same sockets), and only the first one logs the
- * readiness line and tells the watcher (ms_ctl_ready).
- *
- * Signals: SIGHUP reloads the configuration with ms_reload (the greeting,
- * idle timeout, log level, plaintext policy and certificate apply to new
- * sessions); SIGTERM and SIGINT stop accepting and exit once the open
- * sessions have ended (the watcher kills what is left after 20 s).  The
- * first process forwards both to the others and exits after them.  A
- * process of the group that dies is not replaced (logged as an Error).
+ * other sessions.  The process itself (ports, pop.numprocesses, privileges,
+ * readiness, signals, pop.maxsessions) is server.c's; this file names the
+ * options and hooks.  SIGTERM and SIGINT stop accepting and exit once the
+ * open sessions have ended (the watcher kills what is left after 20 s).
+ * The lock directory data/run/poplock is made as root and handed over.
  */
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <grp.h>
-#include <pwd.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <ms/buf.h>
-#include <ms/conf.h>
-#include <ms/ctl.h>
-#include <ms/directory.h>
-#include <ms/file.h>
-#include <ms/io.h>
-#include <ms/log.h>
 #include <ms/options.h>
-#include <ms/path.h>
-#include <ms/reload.h>
-#include <ms/tls.h>
-#include <ms/version.h>
 
 #include "pop.h"
-#include "store.h"
+#include "server.h"
 
-#define POPD_MAX_PROCS 64
+static void start(struct server *srv, int fd, bool tls)
+{
+	pop_session_start((struct pop_server *)srv, fd, tls);
+}
 
-struct popd {
-	struct pop_server srv;
-	struct ms_listener *plain, *ssl;
-	struct ms_signal *hup, *term, *intr;
-	/* pop.numprocesses: the first process forks the others after binding
-	 * and forwards SIGHUP and SIGTERM to them; they accept on the same
-	 * sockets.  kids[] is the first process's list (pid 0: exited). */
-	pid_t kids[POPD_MAX_PROCS];
-	size_t nkids, live_kids;
+static void free_sessions(struct server *srv)
+{
+	struct pop_server *ps = (struct pop_server *)srv;
+
+	while (ps->sessions != NULL)
+		pop_session_free(ps->sessions);
+}
+
+static const struct server_proto popd_proto = {
+	.prog = "popd",
+	.service = "pop",
+	.title = "POP3",
+	.idle_env = "MS_POP_IDLE_MS",
+	.lockdir = "data/run/poplock",
+	.opt_logdir = MS_OPT_POP_LOGFILE_LOGDIR,
+	.opt_loglevel = MS_OPT_POP_LOGFILE_LOGLEVEL,
+	.opt_idletimeout = MS_OPT_POP_IDLETIMEOUT,
+	.opt_maxsessions = MS_OPT_POP_MAXSESSIONS,
+	.opt_port = MS_OPT_POP_PORT,
+	.opt_enablesslport = MS_OPT_POP_ENABLESSLPORT,
+	.opt_sslport = MS_OPT_POP_SSLPORT,
+	.opt_numprocesses = MS_OPT_POP_NUMPROCESSES,
+	.session_start = start,
+	.drain = NULL,
+	.reload = NULL,
+	.free_sessions = free_sessions,
 };
-
-static char *log_path(const struct ms_conf *conf)
-{
-	const char *dir = conf ? ms_conf_str(conf, MS_OPT_POP_LOGFILE_LOGDIR) : NULL;
-
-	if (dir != NULL && *dir != '\0')
-		return ms_xasprintf("%s/pop", dir);
-	return ms_instance_path("data/log/pop");
-}
-
-static enum ms_log_level log_level(const struct ms_conf *conf)
-{
-	enum ms_log_level lvl = MS_LOG_NOTICE;
-	const char *v = ms_conf_str(conf, MS_OPT_POP_LOGFILE_LOGLEVEL);
-
-	if (v != NULL && strcmp(v, "Nolog") == 0)
-		return MS_LOG_CRITICAL;
-	if (v != NULL)
-		(void)ms_log_level_parse(v, &lvl);
-	return lvl;
-}
-
-static struct ms_tls_ctx *make_tls(const struct ms_conf *conf)
-{
-	const char *use = ms_conf_lookup(conf, "pop.sslusessl");
-	const char *cert = ms_conf_str(conf, MS_OPT_BASE_SSLCERTFILE);
-	struct ms_tls_ctx *ctx;
-	struct ms_buf why;
-
-	if (use != NULL && strcmp(use, "0") == 0)
-		return NULL;
-	if (cert == NULL || *cert == '\0')
-		return NULL;
-	ms_buf_init(&why);
-	ctx = ms_tls_server_from_conf(conf, &why);
-	if (ctx == NULL)
-		ms_log_warning("TLS is off: %s", why.data);
-	ms_buf_deinit(&why);
-	return ctx;
-}
-
-/* The idle timeout: pop.idletimeout minutes.  MS_POP_IDLE_MS (milliseconds)
- * overrides it, for the tests, which cannot wait the protocol's 10 minutes. */
-static uint64_t idle_ms(const struct ms_conf *conf)
-{
-	const char *env = getenv("MS_POP_IDLE_MS");
-
-	if (env != NULL && *env != '\0')
-		return strtoull(env, NULL, 10);
-	return (uint64_t)ms_conf_int(conf, MS_OPT_POP_IDLETIMEOUT) * 60 * 1000;
-}
-
-static void apply_conf(const struct ms_conf *old_conf, const struct ms_conf *new_conf, void *ctx)
-{
-	struct popd *p = ctx;
-	char *path;
-
-	if (old_conf == NULL)
-		return; /* the first load: main sets everything up */
-	path = log_path(new_conf);
-	ms_log_open("popd", path, log_level(new_conf));
-	free(path);
-	p->srv.idle_ms = idle_ms(new_conf);
-	ms_tls_ctx_free(&p->srv.tls);
-	p->srv.tls = make_tls(new_conf);
-}
-
-static void dir_tick(void *ctx)
-{
-	struct pop_server *srv = ctx;
-
-	ms_directory_process(srv->dir);
-	if (ms_directory_pending(srv->dir) == 0)
-		ms_timer_stop(srv->dir_timer);
-}
-
-void pop_server_poll_directory(struct pop_server *srv)
-{
-	/* io.h watches no foreign descriptors, so the loop polls the directory
-	 * (ms_directory_process never blocks) every 2 ms while it has work. */
-	if (!ms_timer_pending(srv->dir_timer))
-		ms_timer_start(srv->dir_timer, 2, true);
-}
-
-static struct popd *the_popd; /* the process (STYLE 8: one global, for the callbacks below) */
-
-void pop_server_session_gone(struct pop_server *srv)
-{
-	long long max = ms_conf_int(srv->conf, MS_OPT_POP_MAXSESSIONS);
-
-	if (srv->draining) {
-		if (srv->nsessions == 0 && the_popd->live_kids == 0)
-			ms_loop_exit(srv->loop);
-		return;
-	}
-	if ((long long)srv->nsessions < max) {
-		if (the_popd->plain != NULL)
-			ms_listener_resume(the_popd->plain);
-		if (the_popd->ssl != NULL)
-			ms_listener_resume(the_popd->ssl);
-	}
-}
-
-static void accepted(int fd, bool tls)
-{
-	struct pop_server *srv = &the_popd->srv;
-	long long max = ms_conf_int(srv->conf, MS_OPT_POP_MAXSESSIONS);
-
-	pop_session_start(srv, fd, tls);
-	if ((long long)srv->nsessions >= max) {
-		ms_log_warning("%zu sessions: pop.maxsessions reached, not accepting",
-			       srv->nsessions);
-		if (the_popd->plain != NULL)
-			ms_listener_pause(the_popd->plain);
-		if (the_popd->ssl != NULL)
-			ms_listener_pause(the_popd->ssl);
-	}
-}
-
-static void on_accept_plain(int fd, const struct sockaddr *peer, socklen_t len, void *ctx)
-{
-	(void)peer;
-	(void)len;
-	(void)ctx;
-	accepted(fd, false);
-}
-
-static void on_accept_ssl(int fd, const struct sockaddr *peer, socklen_t len, void *ctx)
-{
-	(void)peer;
-	(void)len;
-	(void)ctx;
-	accepted(fd, true);
-}
-
-static void on_signal(int signo, void *ctx)
-{
-	struct popd *p = ctx;
-	struct ms_buf why;
-	struct ms_reload_hooks hooks = {NULL, apply_conf, p};
-
-	for (size_t i = 0; i < p->nkids; i++)
-		if (p->kids[i] > 0)
-			kill(p->kids[i], signo == SIGINT ? SIGTERM : signo);
-	if (signo == SIGHUP) {
-		ms_buf_init(&why);
-		(void)ms_reload(&p->srv.conf, &hooks, &why);
-		ms_buf_deinit(&why);
-		return;
-	}
-	ms_log_notice(MS_PRODUCT_NAME " POP3 " MS_VERSION " shutting down");
-	p->srv.draining = true;
-	ms_listener_free(&p->plain);
-	ms_listener_free(&p->ssl);
-	if (p->srv.nsessions == 0 && p->live_kids == 0)
-		ms_loop_exit(p->srv.loop);
-}
-
-static void on_kid_exit(pid_t pid, int status, void *ctx)
-{
-	struct popd *p = ctx;
-
-	for (size_t i = 0; i < p->nkids; i++)
-		if (p->kids[i] == pid)
-			p->kids[i] = 0;
-	p->live_kids--;
-	if (!p->srv.draining)
-		ms_log_error("popd process %ld exited (status %d); %zu processes left", (long)pid,
-			     status, p->live_kids + 1);
-	else if (p->srv.nsessions == 0 && p->live_kids == 0)
-		ms_loop_exit(p->srv.loop);
-}
-
-/* The value of key in restricted.cnf ("user=mailsrv"), or NULL. */
-static char *restricted_value(const char *text, const char *key)
-{
-	size_t klen = strlen(key);
-
-	for (const char *p = text; p != NULL && *p != '\0';) {
-		if (strncmp(p, key, klen) == 0 && p[klen] == '=')
-			return ms_xstrndup(p + klen + 1, strcspn(p + klen + 1, "\r\n"));
-		p = strchr(p, '\n');
-		if (p != NULL)
-			p++;
-	}
-	return NULL;
-}
-
-/*
- * STYLE 15: once the ports are bound, a popd started by root becomes the
- * user and group of config/restricted.cnf, before it reads a client byte.
- * The lock directory it made as root is handed over first.
- */
-static void drop_privileges(const char *lockdir)
-{
-	struct ms_buf text, why;
-	char *path, *user = NULL, *group = NULL;
-	struct passwd *pw;
-	struct group *gr = NULL;
-	gid_t gid;
-
-	if (geteuid() != 0)
-		return;
-	ms_buf_init(&text);
-	ms_buf_init(&why);
-	path = ms_instance_path("config/restricted.cnf");
-	if (ms_file_read(path, &text, &why) == 0) {
-		user = restricted_value(text.data, "user");
-		group = restricted_value(text.data, "group");
-	}
-	free(path);
-	if (user == NULL)
-		ms_fatal(MS_EXIT_CONFIG, "popd: started as root without a user in restricted.cnf: %s",
-			 why.data);
-	pw = getpwnam(user);
-	if (pw == NULL)
-		ms_fatal(MS_EXIT_CONFIG, "popd: restricted.cnf: no user %s", user);
-	if (group != NULL && (gr = getgrnam(group)) == NULL)
-		ms_fatal(MS_EXIT_CONFIG, "popd: restricted.cnf: no group %s", group);
-	gid = gr != NULL ? gr->gr_gid : pw->pw_gid;
-	if (pw->pw_uid != 0) {
-		if (chown(lockdir, pw->pw_uid, gid) < 0 || setgroups(1, &gid) < 0 ||
-		    setgid(gid) < 0 || setuid(pw->pw_uid) < 0)
-			ms_fatal(MS_EXIT_OSERR, "popd: cannot become %s: %s", user, strerror(errno));
-		ms_log_info("running as %s", user);
-	}
-	free(user);
-	free(group);
-	ms_buf_deinit(&text);
-	ms_buf_deinit(&why);
-}
-
-static int listen_on(unsigned port)
-{
-	struct ms_buf why;
-	int fd;
-
-	ms_buf_init(&why);
-	if (ms_listen_tcp(NULL, port, 128, false, &fd, &why) < 0)
-		ms_fatal(MS_EXIT_OSERR, "cannot listen on port %u: %s", port, why.data);
-	ms_buf_deinit(&why);
-	return fd;
-}
-
-/* Fork the other processes of pop.numprocesses; true in a forked one. */
-static bool fork_processes(struct popd *p, long long n)
-{
-	for (long long i = 1; i < n && p->nkids < POPD_MAX_PROCS; i++) {
-		pid_t pid = fork();
-		if (pid < 0) {
-			ms_log_error("popd: fork: %s", strerror(errno));
-			break;
-		}
-		if (pid == 0) {
-			/* Die with the first process, even when it is SIGKILLed. */
-			prctl(PR_SET_PDEATHSIG, SIGTERM);
-			if (getppid() == 1)
-				_exit(0);
-			p->nkids = p->live_kids = 0;
-			return true;
-		}
-		p->kids[p->nkids++] = pid;
-		p->live_kids++;
-	}
-	return false;
-}
 
 int main(int argc, char **argv)
 {
-	struct popd p;
-	struct ms_buf why;
-	struct ms_reload_hooks hooks = {NULL, apply_conf, &p};
-	struct ms_directory_settings ds;
-	struct ms_conf *store_conf = NULL;
-	char *path;
-	unsigned port, sslport = 0;
-	int plain_fd, ssl_fd = -1;
-	bool forked;
+	struct pop_server p;
 
 	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
 		printf("usage: popd\n(the POP3 server; started by the watcher as service pop)\n");
 		return 0;
 	}
 	memset(&p, 0, sizeof(p));
-	the_popd = &p;
-	ms_buf_init(&why);
-	signal(SIGPIPE, SIG_IGN);
-	path = log_path(NULL);
-	ms_log_open("popd", path, MS_LOG_NOTICE);
-	free(path);
-	if (ms_reload(&p.srv.conf, &hooks, &why) < 0)
-		ms_fatal(MS_EXIT_CONFIG, "popd: %s", why.data);
-	path = log_path(p.srv.conf);
-	ms_log_open("popd", path, log_level(p.srv.conf));
-	free(path);
-	if (ms_conf_load_default(&store_conf, &why) < 0)
-		ms_fatal(MS_EXIT_CONFIG, "popd: %s", why.data);
-	if (store_open(store_conf, &p.srv.store, &why) < 0)
-		ms_fatal(MS_EXIT_CONFIG, "popd: store: %s", why.data);
-	ms_directory_settings_init(&ds);
-	if (ms_directory_settings_from_conf(&ds, p.srv.conf, &why) < 0 ||
-	    ms_directory_new(&ds, &p.srv.dir, &why) < 0)
-		ms_fatal(MS_EXIT_CONFIG, "popd: directory: %s", why.data);
-	ms_directory_settings_deinit(&ds);
-	p.srv.lockdir = ms_instance_path("data/run/poplock");
-	if (mkdir(p.srv.lockdir, 0700) < 0 && errno != EEXIST)
-		ms_fatal(MS_EXIT_OSERR, "popd: %s: %s", p.srv.lockdir, strerror(errno));
-	p.srv.idle_ms = idle_ms(p.srv.conf);
-	p.srv.tls = make_tls(p.srv.conf);
-
-	port = (unsigned)ms_conf_int(p.srv.conf, MS_OPT_POP_PORT);
-	plain_fd = listen_on(port);
-	if (ms_conf_bool(p.srv.conf, MS_OPT_POP_ENABLESSLPORT)) {
-		if (p.srv.tls == NULL)
-			ms_fatal(MS_EXIT_CONFIG, "popd: pop.enablesslport needs a server "
-				 "certificate (base.sslcertfile)");
-		sslport = (unsigned)ms_conf_int(p.srv.conf, MS_OPT_POP_SSLPORT);
-		ssl_fd = listen_on(sslport);
-	}
-	drop_privileges(p.srv.lockdir);
-	/* Fork before the loop exists: libevent state does not survive fork. */
-	forked = fork_processes(&p, ms_conf_int(p.srv.conf, MS_OPT_POP_NUMPROCESSES));
-
-	p.srv.loop = ms_loop_new(&why);
-	if (p.srv.loop == NULL)
-		ms_fatal(MS_EXIT_OSERR, "popd: %s", why.data);
-	p.srv.dir_timer = ms_timer_new(p.srv.loop, dir_tick, &p.srv);
-	p.plain = ms_listener_new(p.srv.loop, plain_fd, true, on_accept_plain, &p);
-	if (ssl_fd >= 0)
-		p.ssl = ms_listener_new(p.srv.loop, ssl_fd, true, on_accept_ssl, &p);
-	for (size_t i = 0; i < p.nkids; i++)
-		ms_child_watch(p.srv.loop, p.kids[i], on_kid_exit, &p);
-	p.hup = ms_signal_new(p.srv.loop, SIGHUP, on_signal, &p);
-	p.term = ms_signal_new(p.srv.loop, SIGTERM, on_signal, &p);
-	p.intr = ms_signal_new(p.srv.loop, SIGINT, on_signal, &p);
-	if (!forked) {
-		char procs[32] = "";
-		if (p.nkids > 0)
-			snprintf(procs, sizeof(procs), " (%zu processes)", p.nkids + 1);
-		if (sslport != 0)
-			ms_log_notice(MS_PRODUCT_NAME " POP3 " MS_VERSION " ready on "
-				      "port %u and SSL port %u%s", port, sslport, procs);
-		else
-			ms_log_notice(MS_PRODUCT_NAME " POP3 " MS_VERSION " ready on port %u%s",
-				      port, procs);
-		(void)ms_ctl_ready();
-	}
-
-	if (ms_loop_run(p.srv.loop) < 0)
-		ms_log_error("popd: the event loop failed");
-
-	while (p.srv.sessions != NULL)
-		pop_session_free(p.srv.sessions);
-	ms_listener_free(&p.plain);
-	ms_listener_free(&p.ssl);
-	ms_signal_free(&p.hup);
-	ms_signal_free(&p.term);
-	ms_signal_free(&p.intr);
-	ms_timer_free(&p.srv.dir_timer);
-	ms_directory_free(&p.srv.dir);
-	ms_tls_ctx_free(&p.srv.tls);
-	ms_loop_free(&p.srv.loop);
-	store_close(&p.srv.store);
-	ms_conf_free(&store_conf);
-	ms_conf_free(&p.srv.conf);
-	free(p.srv.lockdir);
-	ms_buf_deinit(&why);
-	ms_log_close();
-	return 0;
+	return server_run(&p.base, &popd_proto);
 }
