@@ -346,7 +346,7 @@ void imap_session_input(struct imap_session *s)
 				size_t k = strcspn(tag, " \r\n");
 				tag[k] = '\0';
 				if (k == 0 || k == sizeof(tag) - 1)
-					strcpy(tag, "*");
+					snprintf(tag, sizeof(tag), "*");
 			}
 			if (s->discard) {
 				; /* already answered */
