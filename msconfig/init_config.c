@@ -43,11 +43,12 @@
 #include "model.h"
 #include "repo.h"
 
+#include "init_config_ask.h"
+
 #define PROG       "init-config"
 #define EX_EXISTS  1
 #define EX_FAIL    2
 #define EX_USAGE   64
-#define MAX_ANSWER 1024
 
 /* The user the servers run as when --user is not given and it exists. */
 #define DEFAULT_SERVER_USER "mailsrv"
@@ -138,156 +139,6 @@ static void lower(char *s)
 		*s = (char)tolower((unsigned char)*s);
 }
 
-/* ---- terminal questions ---- */
-
-static struct termios saved_tty;
-static volatile sig_atomic_t tty_saved;
-
-static void restore_tty(int sig)
-{
-	if (tty_saved)
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-/* One line from stdin without its newline; NULL at end of input or when too long. */
-static char *read_answer(void)
-{
-	char buf[MAX_ANSWER + 2];
-	size_t len;
-
-	if (fgets(buf, sizeof(buf), stdin) == NULL)
-		return NULL;
-	len = strlen(buf);
-	if (len > 0 && buf[len - 1] == '\n')
-		buf[--len] = '\0';
-	else if (len > MAX_ANSWER) {
-		int c;
-		while ((c = getchar()) != EOF && c != '\n')
-			;
-		fprintf(stderr, PROG ": answer longer than %d characters ignored\n", MAX_ANSWER);
-		return ms_xstrdup("");
-	}
-	while (len > 0 && (buf[len - 1] == '\r' || buf[len - 1] == ' ' || buf[len - 1] == '\t'))
-		buf[--len] = '\0';
-	char *p = buf;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	return ms_xstrdup(p);
-}
-
-/* A line read with echo off (the bind password). */
-static char *read_secret_answer(const char *prompt)
-{
-	struct termios noecho;
-	struct sigaction sa, old_int, old_term;
-	char *line;
-
-	fputs(prompt, stdout);
-	fflush(stdout);
-	if (tcgetattr(STDIN_FILENO, &saved_tty) == 0) {
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = restore_tty;
-		sigaction(SIGINT, &sa, &old_int);
-		sigaction(SIGTERM, &sa, &old_term);
-		tty_saved = 1;
-		noecho = saved_tty;
-		noecho.c_lflag &= ~(tcflag_t)ECHO;
-		noecho.c_lflag |= ECHONL;
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &noecho);
-	}
-	line = read_answer();
-	if (tty_saved) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tty);
-		tty_saved = 0;
-		sigaction(SIGINT, &old_int, NULL);
-		sigaction(SIGTERM, &old_term, NULL);
-	}
-	return line;
-}
-
-typedef bool check_fn(const char *value, struct ms_buf *why);
-
-/*
- * Ask until the answer passes check; an empty answer takes def (which may
- * be "" and then means "none").  NULL at end of input.
- */
-static char *ask(const char *question, const char *def, check_fn *check)
-{
-	struct ms_buf why;
-
-	ms_buf_init(&why);
-	for (int tries = 0; tries < 10; tries++) {
-		if (def != NULL && *def != '\0')
-			printf("%s [%s]: ", question, def);
-		else if (def != NULL)
-			printf("%s [none]: ", question);
-		else
-			printf("%s: ", question);
-		fflush(stdout);
-		char *a = read_answer();
-		if (a == NULL) {
-			putchar('\n');
-			ms_buf_deinit(&why);
-			return NULL;
-		}
-		if (*a == '\0' && def != NULL) {
-			free(a);
-			a = ms_xstrdup(def);
-		}
-		ms_buf_reset(&why);
-		if (check(a, &why)) {
-			ms_buf_deinit(&why);
-			return a;
-		}
-		printf("  %s\n", why.data);
-		free(a);
-	}
-	ms_buf_deinit(&why);
-	return NULL;
-}
-
-static bool check_hostname(const char *v, struct ms_buf *why)
-{
-	if (mc_instance_valid_hostname(v))
-		return true;
-	ms_buf_setf(why, "'%s' is not a host name (letters, digits, '-' and dots)", v);
-	return false;
-}
-
-static bool check_address(const char *v, struct ms_buf *why)
-{
-	if (mc_instance_valid_address(v))
-		return true;
-	ms_buf_setf(why, "'%s' is not a mail address (user@domain)", v);
-	return false;
-}
-
-static bool check_ldap_url(const char *v, struct ms_buf *why)
-{
-	struct mc_instance_ldap l;
-	if (mc_instance_ldap_parse(v, &l, why) < 0)
-		return false;
-	mc_instance_ldap_free(&l);
-	return true;
-}
-
-static bool check_dn(const char *v, struct ms_buf *why)
-{
-	if (mc_instance_valid_dn(v))
-		return true;
-	ms_buf_setf(why, "'%s' is not a DN (attr=value,...)", v);
-	return false;
-}
-
-static bool check_base_dn(const char *v, struct ms_buf *why)
-{
-	if (*v != '\0' && mc_instance_valid_dn(v))
-		return true;
-	ms_buf_setf(why, "'%s' is not a DN (attr=value,...)", v);
-	return false;
-}
 
 /* ---- gathering the answers ---- */
 
@@ -506,8 +357,8 @@ static int gather(struct ic *ic)
 	if (a->hostname == NULL) {
 		char *def = mc_instance_default_hostname();
 		if (asking) {
-			char *v =
-			    ask("Fully qualified host name of this server", def, check_hostname);
+			char *v = init_config_ask("Fully qualified host name of this server", def,
+			                          init_config_ask_check_hostname);
 			free(def);
 			if (v == NULL)
 				goto eof;
@@ -526,7 +377,8 @@ static int gather(struct ic *ic)
 	if (a->domain == NULL) {
 		char *def = mc_instance_domain_of(a->hostname);
 		if (asking) {
-			char *v = ask("Default mail domain", def, check_hostname);
+			char *v = init_config_ask("Default mail domain", def,
+			                          init_config_ask_check_hostname);
 			free(def);
 			if (v == NULL)
 				goto eof;
@@ -545,7 +397,8 @@ static int gather(struct ic *ic)
 	if (a->postmaster == NULL) {
 		char *def = ms_xasprintf("postmaster@%s", a->domain);
 		if (asking) {
-			char *v = ask("Postmaster address", def, check_address);
+			char *v = init_config_ask("Postmaster address", def,
+			                          init_config_ask_check_address);
 			free(def);
 			if (v == NULL)
 				goto eof;
@@ -557,7 +410,8 @@ static int gather(struct ic *ic)
 	if (a->ldap_url == NULL) {
 		if (asking) {
 			a->ldap_url =
-			    ask("Directory (LDAP) server URL", DEFAULT_LDAP_URL, check_ldap_url);
+			    init_config_ask("Directory (LDAP) server URL", DEFAULT_LDAP_URL,
+			                    init_config_ask_check_ldap_url);
 			if (a->ldap_url == NULL)
 				goto eof;
 		} else {
@@ -577,7 +431,8 @@ static int gather(struct ic *ic)
 		char *def = ic->ldap.url_dn ? ms_xstrdup(ic->ldap.url_dn)
 		                            : mc_instance_dn_from_domain(a->domain);
 		if (asking) {
-			char *v = ask("Base DN of users and groups", def, check_base_dn);
+			char *v = init_config_ask("Base DN of users and groups", def,
+			                          init_config_ask_check_base_dn);
 			free(def);
 			if (v == NULL)
 				goto eof;
@@ -589,7 +444,8 @@ static int gather(struct ic *ic)
 	if (a->bind_dn == NULL) {
 		if (asking) {
 			a->bind_dn =
-			    ask("DN to bind to the directory as (none: anonymous)", "", check_dn);
+			    init_config_ask("DN to bind to the directory as (none: anonymous)", "",
+			                    init_config_ask_check_dn);
 			if (a->bind_dn == NULL)
 				goto eof;
 		} else {
@@ -604,11 +460,11 @@ static int gather(struct ic *ic)
 		}
 		for (int tries = 0; a->bind_pw == NULL && tries < 3; tries++) {
 			char *prompt = ms_xasprintf("Password of %s: ", a->bind_dn);
-			char *p1 = read_secret_answer(prompt);
+			char *p1 = init_config_ask_secret(prompt);
 			free(prompt);
 			if (p1 == NULL)
 				goto eof;
-			char *p2 = read_secret_answer("Again, to check: ");
+			char *p2 = init_config_ask_secret("Again, to check: ");
 			if (p2 == NULL) {
 				free(p1);
 				goto eof;
