@@ -10,17 +10,14 @@ import base64
 import imaplib
 import re
 import signal
-import socket
 import ssl
-import subprocess
 
 import pytest
 
-from conftest import BUILD, DOMAIN, wait_until
-from ldap_fixtures import create_ldap_instance, make_cert
+from conftest import DOMAIN, wait_until
+from server_fixtures import StoreServer, mail_instance
 from test_store_tools import deliver
 
-IMAPD = BUILD / "workers" / "store" / "imapd"
 PASSWORD = "Imap-Pass-1"
 
 
@@ -30,56 +27,18 @@ def msg(n, subject=None):
             f"Date: Mon, 30 Nov 2026 07:00:00 +0000\n\nline one of {n}\nline two\n")
 
 
-class Imapd:
-    def __init__(self, inst):
-        self.inst = inst
-        self.env = dict(inst.env)
-        self.log = inst.root / "data" / "log" / "imap"
-        self.proc = None
-
-    def log_text(self):
-        return self.log.read_text() if self.log.exists() else ""
-
-    def start(self):
-        before = self.log_text().count("ready on port")
-        self.proc = subprocess.Popen([str(IMAPD)], env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-        wait_until(lambda: self.log_text().count("ready on port") > before or self.proc.poll() is not None,
-                   timeout=15, what="imapd's readiness line")
-        assert self.proc.poll() is None, self.proc.stderr.read()
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            assert self.proc.returncode == 0, self.proc.stderr.read()
+def Imapd(inst):
+    return StoreServer(inst, "imapd", "imap")
 
 
 @pytest.fixture(scope="module")
 def imap(tmp_path_factory):
     root = tmp_path_factory.mktemp("imap")
-    inst = create_ldap_instance(root / "instance")
+    inst = None
     d = None
     try:
-        inst.start()
-        cert, key = make_cert(root)
-        inst.port_plain = 143 + inst.offset
-        inst.port_ssl = 993 + inst.offset
-        inst.cafile = str(cert)
-        inst.run("set", "imap.port", str(inst.port_plain))
-        inst.run("set", "imap.sslport", str(inst.port_ssl))
-        inst.run("set", "imap.enablesslport", "1")
-        inst.run("set", "imap.banner", "%h %p server (%P %V) ready")
-        inst.run("set", "imap.logfile.loglevel", "Information")
-        inst.run("set", "base.sslcertfile", str(cert))
-        inst.run("set", "base.sslkeyfile", str(key))
-        for uid in ("joe", "ann", "kim", "lee", "max"):
-            inst.commadmin("user", "create", "-l", uid, "-d", DOMAIN, "-W", PASSWORD,
-                           "-F", uid, "-L", "Imap")
+        inst = mail_instance(root, "imap", 143, 993, ("joe", "ann", "kim", "lee", "max"),
+                             PASSWORD, "Imap", (("imap.banner", "%h %p server (%P %V) ready"),))
         d = Imapd(inst)
         d.start()
         inst.imapd = d
@@ -87,7 +46,8 @@ def imap(tmp_path_factory):
     finally:
         if d is not None:
             d.stop()
-        inst.teardown()
+        if inst is not None:
+            inst.teardown()
 
 
 def tls_context(inst):

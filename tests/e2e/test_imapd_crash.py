@@ -21,57 +21,24 @@ import collections
 import os
 import random
 import re
-import signal
 import socket
-import subprocess
 import time
 
 import pytest
 
-from conftest import BUILD, DOMAIN, wait_until
+from conftest import DOMAIN
 from ldap_fixtures import create_ldap_instance
 from test_store_crash import consistent
 from test_store_tools import deliver
+from server_fixtures import StoreServer
 
-IMAPD = BUILD / "workers" / "store" / "imapd"
 PASSWORD = "Crash-Pass-1"
 ROUNDS = int(os.environ.get("IMAP_CRASH_ROUNDS", "20"))
 SEED = int(os.environ.get("IMAP_CRASH_SEED", str(random.randrange(1 << 30))))
 
 
-class Imapd:
-    def __init__(self, inst):
-        self.inst = inst
-        self.log = inst.root / "data" / "log" / "imap"
-        self.proc = None
-
-    def log_text(self):
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def start(self):
-        before = self.log_text().count("ready on port")
-        self.proc = subprocess.Popen([str(IMAPD)], env=self.inst.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        wait_until(lambda: self.log_text().count("ready on port") > before
-                   or self.proc.poll() is not None, timeout=15, what="imapd's readiness line")
-        assert self.proc.poll() is None, f"seed {SEED}: imapd exited {self.proc.returncode}"
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
+def Imapd(inst):
+    return StoreServer(inst, "imapd", "imap")
 
 
 class Client:

@@ -14,16 +14,14 @@ import pwd
 import signal
 import socket
 import ssl
-import subprocess
 import time
 
 import pytest
 
-from conftest import BUILD, DOMAIN, wait_until
-from ldap_fixtures import create_ldap_instance, make_cert
+from conftest import DOMAIN, wait_until
+from server_fixtures import StoreServer, mail_instance
 from test_store_tools import deliver
 
-POPD = BUILD / "workers" / "store" / "popd"
 PASSWORD = "Pop-Pass-1"
 
 
@@ -31,57 +29,17 @@ def msg(n):
     return f"Subject: message {n}\nFrom: a@example.com\nTo: joe@example.com\n\nline one of {n}\n.dotted\nline three\n"
 
 
-class Popd:
-    def __init__(self, inst, env=None):
-        self.inst = inst
-        self.env = dict(inst.env)
-        self.env.update(env or {})
-        self.log = inst.root / "data" / "log" / "pop"
-        self.proc = None
-
-    def log_text(self):
-        return self.log.read_text() if self.log.exists() else ""
-
-    def start(self):
-        before = self.log_text().count("ready on port")
-        self.proc = subprocess.Popen([str(POPD)], env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-        wait_until(lambda: self.log_text().count("ready on port") > before or self.proc.poll() is not None,
-                   timeout=15, what="popd's readiness line")
-        assert self.proc.poll() is None, self.proc.stderr.read()
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            # SIGTERM with no session open: a clean exit (and, under ASan, no report)
-            assert self.proc.returncode == 0, self.proc.stderr.read()
+def Popd(inst, env=None):
+    return StoreServer(inst, "popd", "pop", env)
 
 
 @pytest.fixture(scope="module")
 def pop(tmp_path_factory):
     root = tmp_path_factory.mktemp("pop")
-    inst = create_ldap_instance(root / "instance")
+    inst = None
     p = None
     try:
-        inst.start()
-        cert, key = make_cert(root)
-        inst.port_plain = 110 + inst.offset
-        inst.port_ssl = 995 + inst.offset
-        inst.cafile = str(cert)
-        inst.run("set", "pop.port", str(inst.port_plain))
-        inst.run("set", "pop.sslport", str(inst.port_ssl))
-        inst.run("set", "pop.enablesslport", "1")
-        inst.run("set", "pop.logfile.loglevel", "Information")
-        inst.run("set", "base.sslcertfile", str(cert))
-        inst.run("set", "base.sslkeyfile", str(key))
-        for uid in ("joe", "ann", "kim", "lee"):
-            inst.commadmin("user", "create", "-l", uid, "-d", DOMAIN, "-W", PASSWORD,
-                           "-F", uid, "-L", "Pop")
+        inst = mail_instance(root, "pop", 110, 995, ("joe", "ann", "kim", "lee"), PASSWORD, "Pop")
         p = Popd(inst)
         p.start()
         inst.popd = p
@@ -89,7 +47,8 @@ def pop(tmp_path_factory):
     finally:
         if p is not None:
             p.stop()
-        inst.teardown()
+        if inst is not None:
+            inst.teardown()
 
 
 def tls_context(inst):
