@@ -94,8 +94,10 @@ void ms_directory_auth_acquire(struct ms_directory_request *r)
 	}
 	struct ms_directory_conn_env env = ms_directory_env(dir);
 	r->auth = down;
-	down->busy = true;
+	/* Starting resets the connection (busy included): mark it after, or
+	 * an idle-looking connection would take a second bind meanwhile. */
 	enum ms_status st = ms_directory_conn_start(down, &env);
+	down->busy = true;
 	if (st == MS_OK)
 		ms_directory_auth_send(r);
 	else if (st == MS_ERROR)

@@ -218,9 +218,49 @@ void ms_log_close(void)
 	errno = saved;
 }
 
+/*
+ * Create path with its "Log created" line already in it: the line is written
+ * to a private file that is then hard-linked to the name, so no other
+ * process can append a record before it (link fails with EEXIST when
+ * another process won the race).  The descriptor, or -1 with errno.
+ */
+static int create_with_header(const char *path)
+{
+	struct ms_buf tmp, msg;
+	int fd, saved;
+
+	ms_buf_init(&tmp);
+	ms_buf_printf(&tmp, "%s.new.%ld", path, (long)getpid());
+	fd = open(tmp.data, O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY,
+		  0640);
+	if (fd < 0) {
+		saved = errno;
+		ms_buf_deinit(&tmp);
+		errno = saved;
+		return -1;
+	}
+	log_handle.fd = fd;
+	ms_buf_init(&msg);
+	ms_buf_printf(&msg, "Log created (%lld)", (long long)time(NULL));
+	/* SL-2: the first line of every file, whatever the level. */
+	emit(MS_LOG_NOTICE, msg.data, msg.len);
+	ms_buf_deinit(&msg);
+	log_handle.fd = -1;
+	if (link(tmp.data, path) < 0) {
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	(void)unlink(tmp.data);
+	ms_buf_deinit(&tmp);
+	if (fd < 0)
+		errno = saved;
+	return fd;
+}
+
 int ms_log_open(const char *service, const char *path, enum ms_log_level level)
 {
-	int fd, created = 0, saved;
+	int fd, saved = errno;
 
 	ms_log_close();
 	if (service != NULL)
@@ -229,27 +269,16 @@ int ms_log_open(const char *service, const char *path, enum ms_log_level level)
 	if (path == NULL)
 		return 0;
 
-	/* O_EXCL first: exactly one process sees that it created the file. */
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY,
-		  0640);
-	if (fd >= 0)
-		created = 1;
-	else if (errno == EEXIST)
-		fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 && errno == ENOENT) {
+		fd = create_with_header(path);
+		if (fd < 0 && errno == EEXIST)
+			fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+	}
 	if (fd < 0)
 		return -1;
 	log_handle.fd = fd;
-	if (created) {
-		struct ms_buf msg;
-
-		saved = errno;
-		ms_buf_init(&msg);
-		ms_buf_printf(&msg, "Log created (%lld)", (long long)time(NULL));
-		/* SL-2: the first line of every file, whatever the level. */
-		emit(MS_LOG_NOTICE, msg.data, msg.len);
-		ms_buf_deinit(&msg);
-		errno = saved;
-	}
+	errno = saved;
 	return 0;
 }
 
