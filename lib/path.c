@@ -17,6 +17,7 @@
  * the only mutable state of the module.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -186,4 +187,67 @@ char *ms_instance_path(const char *rel)
 char *ms_data_path(const char *rel)
 {
 	return join(ms_datadir(), rel);
+}
+
+static bool try_program(struct ms_buf *path_r, const char *dir, const char *rel)
+{
+	struct ms_buf p;
+	bool ok;
+
+	ms_buf_init(&p);
+	ms_buf_printf(&p, "%s/%s", dir, rel);
+	ok = access(p.data, X_OK) == 0;
+	if (ok) {
+		ms_buf_reset(path_r);
+		ms_buf_puts(path_r, p.data);
+	}
+	ms_buf_deinit(&p);
+	return ok;
+}
+
+int ms_progpath_find(const char *program, struct ms_buf *path_r)
+{
+	const char *pp = getenv("MS_PROGPATH");
+	bool found = false;
+
+	if (pp == NULL || *pp == '\0')
+		return -1;
+	char *copy = ms_xstrdup(pp), *save = NULL;
+	for (char *dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save))
+		if (*dir)
+			found = try_program(path_r, dir, program);
+	free(copy);
+	return found ? 0 : -1;
+}
+
+int ms_find_program(const char *program, struct ms_buf *path_r)
+{
+	static const char *const subdirs[] = {"lib/messaging-server", "bin", "sbin"};
+	struct ms_buf rel;
+	bool found = false;
+
+	if (ms_progpath_find(program, path_r) == 0)
+		return 0;
+	ms_buf_init(&rel);
+	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]) && !found; i++) {
+		ms_buf_setf(&rel, "%s/%s", subdirs[i], program);
+		found = try_program(path_r, ms_prefix(), rel.data);
+	}
+	ms_buf_deinit(&rel);
+	if (found)
+		return 0;
+	/* Beside the running program (a build tree keeps a family together). */
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash != NULL) {
+			*slash = '\0';
+			if (try_program(path_r, self, program))
+				return 0;
+		}
+	}
+	errno = ENOENT;
+	return -1;
 }

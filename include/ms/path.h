@@ -21,4 +21,15 @@ char *ms_instance_path(const char *rel);
 /* $MS_DATADIR/REL, freshly allocated (caller frees). */
 char *ms_data_path(const char *rel);
 
+struct ms_buf;
+/*
+ * Find a program of the product: in the directories of $MS_PROGPATH (the
+ * build tree's tests), then PREFIX/lib/messaging-server, PREFIX/bin and
+ * PREFIX/sbin, then beside the running program.  0 with path_r set, or -1
+ * (errno ENOENT).
+ */
+int ms_find_program(const char *program, struct ms_buf *path_r);
+/* Only the $MS_PROGPATH part of that: 0 with path_r set, or -1. */
+int ms_progpath_find(const char *program, struct ms_buf *path_r);
+
 #endif

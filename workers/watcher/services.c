@@ -146,53 +146,9 @@ static bool try_path(struct ms_buf *path_r, const char *dir, const char *rel)
 	return false;
 }
 
-/* Search MS_PROGPATH for base; true with path_r set when found. */
-static bool in_progpath(const char *base, struct ms_buf *path_r)
-{
-	const char *pp = getenv("MS_PROGPATH");
-	bool found = false;
-
-	if (pp == NULL || *pp == '\0')
-		return false;
-	char *copy = ms_xstrdup(pp), *save = NULL;
-	for (char *dir = strtok_r(copy, ":", &save); dir && !found; dir = strtok_r(NULL, ":", &save))
-		if (*dir)
-			found = try_path(path_r, dir, base);
-	free(copy);
-	return found;
-}
-
 int svc_find_program(const char *program, struct ms_buf *path_r)
 {
-	const char *prefix = ms_prefix();
-
-	if (in_progpath(program, path_r))
-		return 0;
-	struct ms_buf rel;
-	ms_buf_init(&rel);
-	bool found = false;
-	const char *const subdirs[] = {PKGDIR, "bin", "sbin"};
-	for (size_t i = 0; i < 3 && !found; i++) {
-		ms_buf_setf(&rel, "%s/%s", subdirs[i], program);
-		found = try_path(path_r, prefix, rel.data);
-	}
-	ms_buf_deinit(&rel);
-	if (found)
-		return 0;
-	/* Beside the running program (a build tree keeps the family together). */
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		char *slash = strrchr(self, '/');
-		if (slash != NULL) {
-			*slash = '\0';
-			if (try_path(path_r, self, program))
-				return 0;
-		}
-	}
-	errno = ENOENT;
-	return -1;
+	return ms_find_program(program, path_r);
 }
 
 int svc_resolve_command(const char *word, struct ms_buf *path_r)
@@ -208,7 +164,7 @@ int svc_resolve_command(const char *word, struct ms_buf *path_r)
 		}
 		return -1;
 	}
-	if (in_progpath(base ? base + 1 : word, path_r))
+	if (ms_progpath_find(base ? base + 1 : word, path_r) == 0)
 		return 0;
 	if (strncmp(word, "lib/", 4) == 0) {
 		if (try_path(path_r, prefix, word) ||
