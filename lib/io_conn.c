@@ -550,6 +550,34 @@ size_t ms_conn_output_len(const struct ms_conn *conn)
 	return evbuffer_get_length(bufferevent_get_output(conn->bev));
 }
 
+size_t ms_conn_move(struct ms_conn *from, struct ms_conn *to)
+{
+	struct evbuffer *in = bufferevent_get_input(from->bev), *out;
+	size_t n = evbuffer_get_length(in);
+
+	if (to->failed) {
+		evbuffer_drain(in, n);
+		return 0;
+	}
+	if (n == 0)
+		return 0;
+	out = bufferevent_get_output(to->bev);
+	/* Nothing queued on a clear-text socket: write at once, which spares
+	 * the loop a write event (two epoll_ctl calls and a wake-up) for
+	 * each relayed burst.  What the socket does not take is queued. */
+	if (!to->tls && !to->closing && evbuffer_get_length(out) == 0) {
+		int fd = bufferevent_getfd(to->bev);
+		if (fd >= 0)
+			(void)evbuffer_write(in, fd);
+	}
+	/* evbuffer_add_buffer hands over the chains of in: no copy. */
+	if (evbuffer_get_length(in) > 0)
+		evbuffer_add_buffer(out, in);
+	if (to->low_water_on && ms_conn_output_len(to) > to->low_water)
+		to->above_low = true;
+	return n;
+}
+
 void ms_conn_set_low_water(struct ms_conn *conn, size_t bytes)
 {
 	conn->low_water_on = true;

@@ -233,6 +233,14 @@ void ms_conn_printf(struct ms_conn *conn, const char *fmt, ...)
 /* Bytes queued and not yet sent. */
 size_t ms_conn_output_len(const struct ms_conn *conn);
 /*
+ * Move every byte received on from and not yet read to the output queue
+ * of to, without copying (the relay of a proxy).  Returns how many bytes
+ * moved; when to has failed the input is discarded and 0 returned.  The
+ * caller applies back pressure (ms_conn_pause_read on from while to's
+ * queue is long, ms_conn_resume_read on to's MS_CONN_LOW_WATER).
+ */
+size_t ms_conn_move(struct ms_conn *from, struct ms_conn *to);
+/*
  * MS_CONN_LOW_WATER fires when queued output falls to at most bytes after
  * having been above it (0: when everything is sent).  Off by default.
  */

@@ -39,6 +39,7 @@
 #include <ms/conf.h>
 
 #include "store.h"
+#include "store_deliver.h"
 
 #define PROG        "deliver"
 #define EX_PERM     1
@@ -151,79 +152,32 @@ out:
 	return rc;
 }
 
-/* The folder this recipient's copy goes to (into target). */
-static int choose_folder(struct store_user *u, const struct opts *o, struct ms_buf *target,
-			 struct ms_buf *why)
-{
-	struct store *s = store_user_store(u);
-	struct store_mailbox_info info;
-	struct ms_buf name;
-
-	ms_buf_setf(target, "INBOX");
-	if (o->folder == NULL)
-		return 0;
-	ms_buf_init(&name);
-	if (store_mutf7_import(o->folder, o->cs, &name, why) < 0) {
-		ms_buf_deinit(&name);
-		return -1;
-	}
-	if (store_mailbox_get(u, name.data, &info, why) == 0) {
-		store_mailbox_info_deinit(&info);
-	} else if (store_errcode(s) == MS_E_NOMAILBOX && o->create) {
-		if (store_mailbox_create(u, name.data, NULL, NULL, why) < 0 &&
-		    store_errcode(s) != MS_E_EXISTS) {
-			ms_buf_deinit(&name);
-			return -1;
-		}
-	} else if (store_errcode(s) == MS_E_NOMAILBOX) {
-		ms_buf_deinit(&name);
-		return 0; /* no such folder: INBOX (seed) */
-	} else {
-		ms_buf_deinit(&name);
-		return -1;
-	}
-	if (o->authid != NULL) {
-		struct store_identity who = { o->authid, NULL, NULL, 0, false };
-		unsigned rights = 0;
-		if (store_acl_rights(u, name.data, &who, &rights, why) < 0 ||
-		    !(rights & store_acl_bit('p'))) {
-			ms_buf_deinit(&name);
-			return 0; /* not allowed to post there: INBOX (seed) */
-		}
-	}
-	ms_buf_setf(target, "%s", name.data);
-	ms_buf_deinit(&name);
-	return 0;
-}
-
 /* Deliver to one user: 0, EX_TEMPFAIL or EX_PERM. */
 static int deliver_one(struct store *s, const char *userid, const struct opts *o,
 		       struct store_stage *st)
 {
-	struct store_user *u = NULL;
-	struct store_append_opts ao;
-	struct ms_buf why, folder;
+	struct store_deliver_opts d;
+	struct ms_buf why;
 	int rc = 0;
 
 	ms_buf_init(&why);
-	ms_buf_init(&folder);
-	store_append_opts_init(&ao);
-	ao.flags = o->flags;
-	ao.keywords = o->keywords;
-	ao.nkeywords = o->nkeywords;
-	ao.no_quota = o->no_quota;
-	if (store_user_open(s, userid, STORE_USER_CREATE, NULL, &u, &why) < 0 ||
-	    choose_folder(u, o, &folder, &why) < 0 ||
-	    store_append(u, folder.data, st, &ao, NULL, NULL, &why) < 0) {
-		enum ms_error code = store_errcode(s);
-		bool perm = store_errperm(s) || code == MS_E_SYNTAX || code == MS_E_TOOBIG;
+	store_deliver_opts_init(&d);
+	d.folder = o->folder;
+	d.cs = o->cs;
+	d.create_folder = o->create;
+	d.authid = o->authid;
+	d.create_user = true;
+	d.append.flags = o->flags;
+	d.append.keywords = o->keywords;
+	d.append.nkeywords = o->nkeywords;
+	d.append.no_quota = o->no_quota;
+	if (store_deliver(s, userid, &d, st, NULL, NULL, NULL, &why) < 0) {
+		bool perm = store_deliver_permanent(s);
 		fprintf(stderr, "%s: %s: %s (%s failure)\n", PROG, userid, why.data,
 			perm ? "permanent" : "temporary");
 		rc = perm ? EX_PERM : EX_TEMPFAIL;
 	}
-	store_user_close(&u);
 	ms_buf_deinit(&why);
-	ms_buf_deinit(&folder);
 	return rc;
 }
 

@@ -2,7 +2,8 @@
  * imap: the IMAP4rev1 server imapd (RFC 3501; LITERAL+ of RFC 7888,
  * SASL-IR of RFC 4959, UIDPLUS of RFC 4315, MOVE of RFC 6851, NAMESPACE of
  * RFC 2342, ID of RFC 2971, ENABLE of RFC 5161, SPECIAL-USE of RFC 6154,
- * UNSELECT of RFC 3691, CHILDREN of RFC 3348).
+ * UNSELECT of RFC 3691, CHILDREN of RFC 3348, CONDSTORE and QRESYNC of
+ * RFC 7162: imap_condstore.h).
  *
  * Layers (STYLE 10): the reader (imap_session.c: one command, its lines
  * and its literals, under IMAP_LINE_MAX and IMAP_LITERAL_MAX, checked
@@ -70,6 +71,10 @@ struct imap_selected {
 		uint64_t modseq;
 	} * own;
 	size_t nown, capown;
+	/* the mailbox's owner: the session's own user (su), or another
+	 * user's handle owned by the selection (a shared folder) */
+	struct store_user *su;
+	unsigned rights; /* the session's rights on it when selected (store_acl.h) */
 };
 
 struct imap_session {
@@ -84,7 +89,7 @@ struct imap_session {
 	char *login, *mech;
 	char *auth_tag; /* AUTHENTICATE PLAIN waiting for its response line */
 	char *wait_tag; /* the tag answered when the directory replies */
-	struct ms_directory_request *req;
+	struct server_login *req;
 	char *userid;
 	struct store_user *su;
 	struct imap_selected sel;
@@ -95,8 +100,13 @@ struct imap_session {
 	bool discard;          /* the command is refused: skip to its end */
 	bool idling;
 	char *idle_tag;
-	struct ms_timer *idle_timer;     /* polls the store while idling */
 	uint64_t changeseq;              /* the user's change sequence last seen */
+	/* imap_notify.c: the users this session holds relay references on
+	 * (its own, the owner of a shared selection), and what notices asked
+	 * for since the last look (IMAP_WAKE_*) */
+	char *relay_ids[2];
+	unsigned wake;
+	bool condstore, qresync;         /* RFC 7162, enabled in this session (imap_condstore.h) */
 	struct store_quota_limits quota; /* from the directory at login */
 	bool quota_loaded;
 	uint64_t bytes_in, bytes_out;
@@ -108,6 +118,9 @@ struct imap_session {
 struct imap_server {
 	struct server base;
 	struct imap_session *sessions;
+	struct store_relay *relay;    /* stored's relay (imap_notify.c) */
+	struct ms_timer *poll_timer;  /* polls idling sessions that are not live */
+	bool woken;                   /* some session has a wake to act on */
 };
 
 /* The parser over one assembled command (imap_parse.c). */
@@ -195,6 +208,67 @@ IMAP_HANDLER(imap_cmd_setquota);
 /* The user's quota limits from the directory values (MS_DIRECTORY_QUOTA_UNSET: default). */
 void imap_quota_load(struct imap_session *s, long long quota, long long msg_quota);
 
+/*
+ * imap_cmd_acl.c: ACL commands (RFC 4314, with the RFC 2086 letters c and
+ * d) and the other users' namespace: another user's mailbox is named
+ * IMAP_OTHER_PREFIX "<owner>" (their INBOX) or IMAP_OTHER_PREFIX
+ * "<owner>/<mailbox>" (docs/store.md, "Access control and shared
+ * folders").
+ */
+#define IMAP_OTHER_ROOT   "Shared Folders"
+#define IMAP_OTHER_PREFIX "Shared Folders/User/"
+IMAP_HANDLER(imap_cmd_setacl);
+IMAP_HANDLER(imap_cmd_deleteacl);
+IMAP_HANDLER(imap_cmd_getacl);
+IMAP_HANDLER(imap_cmd_listrights);
+IMAP_HANDLER(imap_cmd_myrights);
+/* A mailbox as the client names it, resolved to its owner. */
+struct imap_mbox {
+	struct store_user *su; /* the owner's handle: s->su, or one to close */
+	char *name;            /* the owner's name of the mailbox */
+	unsigned rights;       /* the session's rights (imap_mbox_open) */
+	bool other;            /* another user's mailbox (su is ours) */
+};
+/* Who the session's user is, for the store's rights (pointers into s). */
+void imap_acl_identity(const struct imap_session *s, struct store_identity *who);
+/* Resolve name without checking rights.  0, or -1 with the store's code
+ * (MS_E_NOMAILBOX for an unknown owner) and why. */
+int imap_mbox_resolve(struct imap_session *s, const char *name, struct imap_mbox *mb,
+                      struct ms_buf *why);
+/* Resolve and check that the user has every right of need (store_acl_bit
+ * bits): -1 with MS_E_NOMAILBOX when the mailbox is absent or invisible,
+ * MS_E_NOPERM when visible but a right is missing. */
+int imap_mbox_open(struct imap_session *s, const char *name, unsigned need,
+                   struct imap_mbox *mb, struct ms_buf *why);
+void imap_mbox_close(struct imap_mbox *mb);
+/* The bits of the letters of rights. */
+unsigned imap_acl_bits(const char *letters);
+/* Answer NO for a failed store call: [NONEXISTENT], [NOPERM], [ALREADYEXISTS]. */
+void imap_store_failed(struct imap_session *s, const char *tag, const char *what,
+                       const struct ms_buf *why);
+/* SELECT/EXAMINE: resolve name needing r, look it up into info and make
+ * it the selection's owner and rights; *readonly becomes true without any
+ * of i e s w t (RFC 4314 5.2).  0 or -1 (the store's code, why). */
+int imap_acl_select(struct imap_session *s, const char *name, bool *readonly,
+                    struct store_mailbox_info *info, struct ms_buf *why);
+/* Close the selection's owner handle when it is another user's. */
+void imap_acl_unselect(struct imap_session *s);
+/* Does the user have right on the selected mailbox? */
+bool imap_acl_may(const struct imap_session *s, char right);
+/* Every right of letters on the selected mailbox, else NO [NOPERM] and -1. */
+int imap_acl_need(struct imap_session *s, const char *tag, const char *letters);
+/* STORE: drop the flag changes the rights do not allow (RFC 4314 4);
+ * -1 after NO when nothing asked for is allowed. */
+int imap_acl_store_flags(struct imap_session *s, const char *tag, struct store_flags_change *ch);
+/* APPEND/COPY target: resolved needing i; -1 after NO ([TRYCREATE] when
+ * absent or invisible, [NOPERM]).  Close mb afterwards. */
+int imap_acl_target(struct imap_session *s, const char *tag, const char *cmd, const char *name,
+                    struct imap_mbox *mb);
+/* Keep only the flags rights allow a new message to get (RFC 4314 4). */
+void imap_acl_mask_flags(unsigned rights, unsigned *flags, size_t *nkeywords);
+/* The PERMANENTFLAGS line of a read-write selection under its rights. */
+void imap_acl_permanentflags(struct imap_session *s);
+
 /* imap_session.c */
 void imap_session_start(struct imap_server *srv, int fd, bool implicit_tls);
 void imap_session_free(struct imap_session *s);
@@ -217,11 +291,29 @@ void imap_buf_string(struct ms_buf *b, const char *data, size_t len);
 void imap_capabilities(const struct imap_session *s, struct ms_buf *b);
 
 /* imap_cmd_auth.c */
-void imap_auth_begin(struct imap_session *s, const char *tag, const char *login,
-                     const char *password);
+/* authz: NULL, or the user a store administrator logs in for (the MMP) */
+void imap_auth_begin(struct imap_session *s, const char *tag, const char *authz,
+                     const char *login, const char *password);
 void imap_auth_plain_response(struct imap_session *s, const char *tag, const char *line);
 /* imap_cmd_append.c: the line after IDLE ("DONE") ends it. */
 void imap_idle_done(struct imap_session *s, const char *line);
+/*
+ * imap_notify.c: change notifications from stored's relay (store_relay,
+ * store_notify.h) wake IDLE sessions at once, and tell sessions between
+ * commands of new messages (EXISTS only: RFC 3501 7.4.1 forbids EXPUNGE
+ * then).  Sessions whose user is not live on the relay are polled.
+ */
+#define IMAP_WAKE_SYNC 1u   /* something changed in the selection's owner */
+#define IMAP_WAKE_APPEND 2u /* a new message in the selected mailbox */
+/* The process's relay and poll timer (imapd.c's setup and teardown). */
+void imap_notify_setup(struct imap_server *srv);
+void imap_notify_teardown(struct imap_server *srv);
+/* Take the relay references the session needs now (after each command). */
+void imap_notify_track(struct imap_session *s);
+/* Drop them (the session ends). */
+void imap_notify_untrack(struct imap_session *s);
+/* IDLE began: look at the store now, and poll while not live. */
+void imap_notify_idle_start(struct imap_session *s);
 /* imap_cmd_bodystructure.c: ENVELOPE of a header, BODYSTRUCTURE of a message. */
 void imap_envelope(struct ms_buf *b, const char *header, size_t len);
 void imap_bodystructure(struct ms_buf *b, const char *text, size_t len);

@@ -39,6 +39,11 @@ const struct imap_command imap_commands[] = {
 	{"GETQUOTAROOT", A | S, imap_cmd_getquotaroot},
 	{"GETQUOTA", A | S, imap_cmd_getquota},
 	{"SETQUOTA", A | S, imap_cmd_setquota},
+	{"SETACL", A | S, imap_cmd_setacl},
+	{"DELETEACL", A | S, imap_cmd_deleteacl},
+	{"GETACL", A | S, imap_cmd_getacl},
+	{"LISTRIGHTS", A | S, imap_cmd_listrights},
+	{"MYRIGHTS", A | S, imap_cmd_myrights},
 	/* selected */
 	{"CHECK", S, imap_cmd_check},
 	{"CLOSE", S, imap_cmd_close},

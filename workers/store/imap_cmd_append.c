@@ -6,10 +6,10 @@
  * its flags and date (default: now).  The literal has already been
  * limited by the reader (IMAP_LITERAL_MAX); the quota is the store's.
  *
- * IDLE: the store has no push channel to imapd yet, so while a session
- * idles a repeating timer compares the user's change sequence
- * (store_user_changeseq, which grows with every change any process
- * commits) and on a change reports EXISTS and EXPUNGE (imap_sync).
+ * IDLE: changes committed by any process reach the idling session
+ * through stored's relay at once (imap_notify.c), and imap_sync reports
+ * them (EXISTS, EXPUNGE, FETCH); while stored is not reachable the
+ * process polls the change sequence instead.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +24,6 @@
 
 #include "imap.h"
 #include "store.h"
-
-/* How often an idling session looks at the store, in milliseconds. */
-#define IMAP_IDLE_POLL_MS 250
 
 /* date-time: "dd-Mon-yyyy hh:mm:ss +zzzz" (day may be space-padded). */
 static int parse_date_time(const char *s, int64_t *t)
@@ -67,6 +64,7 @@ void imap_cmd_append(struct imap_session *s, const char *tag, struct imap_parser
 	unsigned flags = 0;
 	int64_t when = 0;
 	uint32_t uid = 0, uidvalidity = 0;
+	struct imap_mbox mb = {0};
 
 	ms_buf_init(&name);
 	ms_buf_init(&date);
@@ -91,11 +89,15 @@ void imap_cmd_append(struct imap_session *s, const char *tag, struct imap_parser
 	o.keywords = (const char *const *)kw;
 	o.nkeywords = nkw;
 	o.internaldate = when;
-	o.limits = &s->quota;
-	if (store_stage_new(s->srv->base.store, store_user_partition(s->su), &st, &why) < 0 ||
+	/* RFC 4314 4: i on the target; flags without their right are dropped */
+	if (imap_acl_target(s, tag, "APPEND", name.data, &mb) < 0)
+		goto done;
+	imap_acl_mask_flags(mb.rights, &o.flags, &o.nkeywords);
+	o.limits = mb.other ? NULL : &s->quota;
+	if (store_stage_new(s->srv->base.store, store_user_partition(mb.su), &st, &why) < 0 ||
 	    store_stage_write(st, data.data, data.len, &why) < 0 ||
 	    store_stage_finish(st, &why) < 0 ||
-	    store_append(s->su, name.data, st, &o, &uid, &uidvalidity, &why) < 0) {
+	    store_append(mb.su, mb.name, st, &o, &uid, &uidvalidity, &why) < 0) {
 		enum ms_error e = store_errcode(s->srv->base.store);
 		if (e == MS_E_NOMAILBOX)
 			imap_no(s, tag, "[TRYCREATE] Mailbox does not exist");
@@ -113,6 +115,7 @@ void imap_cmd_append(struct imap_session *s, const char *tag, struct imap_parser
 bad:
 	imap_bad(s, tag, "Invalid arguments to APPEND");
 done:
+	imap_mbox_close(&mb);
 	store_stage_free(&st);
 	imap_free_keywords(kw, nkw);
 	ms_buf_deinit(&name);
@@ -121,47 +124,24 @@ done:
 	ms_buf_deinit(&why);
 }
 
-static void idle_tick(void *ctx)
-{
-	struct imap_session *s = ctx;
-	struct ms_buf why;
-	uint64_t seq = 0;
-
-	ms_buf_init(&why);
-	if (store_user_changeseq(s->su, &seq, &why) == 0 && seq != s->changeseq) {
-		s->changeseq = seq;
-		(void)imap_sync(s, true);
-	}
-	ms_buf_deinit(&why);
-}
-
 void imap_cmd_idle(struct imap_session *s, const char *tag, struct imap_parser *ps)
 {
-	struct ms_buf why;
-
 	if (!imap_parse_eol(ps)) {
 		imap_bad(s, tag, "Unexpected arguments");
 		return;
 	}
-	ms_buf_init(&why);
-	(void)store_user_changeseq(s->su, &s->changeseq, &why);
-	ms_buf_deinit(&why);
-	(void)imap_sync(s, true);
+	/* the selection's owner (another user for a shared folder) is
+	 * subscribed and looked at now: imap_notify.c */
+	imap_notify_idle_start(s);
 	s->idling = true;
 	free(s->idle_tag);
 	s->idle_tag = ms_xstrdup(tag);
-	if (s->idle_timer == NULL)
-		s->idle_timer = ms_timer_new(s->srv->base.loop, idle_tick, s);
-	if (s->selected)
-		ms_timer_start(s->idle_timer, IMAP_IDLE_POLL_MS, true);
 	imap_printf(s, "+ idling\r\n");
 }
 
 void imap_idle_done(struct imap_session *s, const char *line)
 {
 	s->idling = false;
-	if (s->idle_timer != NULL)
-		ms_timer_stop(s->idle_timer);
 	if (strcasecmp(line, "DONE") == 0) {
 		(void)imap_sync(s, true);
 		imap_ok(s, s->idle_tag, "IDLE terminated");

@@ -85,25 +85,42 @@ void imap_cmd_id(struct imap_session *s, const char *tag, struct imap_parser *ps
 
 void imap_cmd_enable(struct imap_session *s, const char *tag, struct imap_parser *ps)
 {
-	struct ms_buf a;
+	struct ms_buf a, enabled;
+	bool cond = false, qres = false;
 
-	/* No extension that needs enabling is offered yet: nothing is enabled. */
+	/* RFC 5161: unknown names are ignored; ENABLED lists what this command
+	 * turned on.  QRESYNC implies CONDSTORE (RFC 7162). */
 	ms_buf_init(&a);
-	if (imap_parse_sp(ps) < 0 || imap_parse_atom(ps, &a) < 0) {
+	ms_buf_init(&enabled);
+	if (imap_parse_sp(ps) < 0) {
 		imap_bad(s, tag, "Missing capability");
-		ms_buf_deinit(&a);
-		return;
+		goto done;
 	}
-	while (!imap_parse_eol(ps)) {
-		if (imap_parse_sp(ps) < 0 || imap_parse_atom(ps, &a) < 0) {
+	do {
+		if (imap_parse_atom(ps, &a) < 0) {
 			imap_bad(s, tag, "Invalid capability");
-			ms_buf_deinit(&a);
-			return;
+			goto done;
 		}
+		if (strcasecmp(a.data, "CONDSTORE") == 0)
+			cond = true;
+		else if (strcasecmp(a.data, "QRESYNC") == 0)
+			qres = true;
+	} while (!imap_parse_eol(ps) && imap_parse_sp(ps) == 0);
+	if (!imap_parse_eol(ps)) {
+		imap_bad(s, tag, "Invalid capability");
+		goto done;
 	}
-	ms_buf_deinit(&a);
-	imap_printf(s, "* ENABLED\r\n");
+	if (cond && !s->condstore)
+		ms_buf_puts(&enabled, " CONDSTORE");
+	if (qres && !s->qresync)
+		ms_buf_puts(&enabled, " QRESYNC");
+	s->condstore = s->condstore || cond || qres;
+	s->qresync = s->qresync || qres;
+	imap_printf(s, "* ENABLED%s\r\n", enabled.len > 0 ? enabled.data : "");
 	imap_ok(s, tag, "ENABLE completed");
+done:
+	ms_buf_deinit(&a);
+	ms_buf_deinit(&enabled);
 }
 
 void imap_cmd_starttls(struct imap_session *s, const char *tag, struct imap_parser *ps)
@@ -149,7 +166,7 @@ void imap_cmd_login(struct imap_session *s, const char *tag, struct imap_parser 
 	} else {
 		free(s->mech);
 		s->mech = ms_xstrdup("plaintext");
-		imap_auth_begin(s, tag, user.data, pass.data);
+		imap_auth_begin(s, tag, NULL, user.data, pass.data);
 	}
 	explicit_bzero(pass.data, pass.len);
 	ms_buf_deinit(&user);
@@ -159,10 +176,10 @@ void imap_cmd_login(struct imap_session *s, const char *tag, struct imap_parser 
 void imap_auth_plain_response(struct imap_session *s, const char *tag, const char *line)
 {
 	struct ms_buf dec;
-	const char *authc = NULL, *pass = NULL;
+	const char *authz = NULL, *authc = NULL, *pass = NULL;
 
 	ms_buf_init(&dec);
-	switch (server_login_plain_decode(line, &dec, &authc, &pass)) {
+	switch (server_login_plain_decode(line, &dec, &authz, &authc, &pass)) {
 	case SERVER_LOGIN_PLAIN_CANCELLED:
 		imap_bad(s, tag, "AUTHENTICATE cancelled");
 		break;
@@ -172,15 +189,10 @@ void imap_auth_plain_response(struct imap_session *s, const char *tag, const cha
 	case SERVER_LOGIN_PLAIN_MALFORMED:
 		imap_bad(s, tag, "Malformed PLAIN response");
 		break;
-	case SERVER_LOGIN_PLAIN_AUTHZ:
-		imap_no(s, tag,
-		        "[AUTHORIZATIONFAILED] Authorization identity differs from "
-		        "authentication identity");
-		break;
 	case SERVER_LOGIN_PLAIN_OK:
 		free(s->mech);
 		s->mech = ms_xstrdup("PLAIN");
-		imap_auth_begin(s, tag, authc, pass);
+		imap_auth_begin(s, tag, authz, authc, pass);
 		break;
 	}
 	explicit_bzero(dec.data, dec.len);
@@ -266,18 +278,19 @@ static void auth_done(enum ms_error err, const struct ms_directory_user *user, c
 		imap_session_input(s); /* the commands pipelined behind the login */
 }
 
-void imap_auth_begin(struct imap_session *s, const char *tag, const char *login,
-                     const char *password)
+void imap_auth_begin(struct imap_session *s, const char *tag, const char *authz,
+                     const char *login, const char *password)
 {
-	struct ms_directory_request *req;
+	struct server_login *req;
 
 	free(s->login);
-	s->login = ms_xstrdup(login);
+	s->login = ms_xstrdup(authz != NULL ? authz : login);
 	free(s->wait_tag);
 	s->wait_tag = ms_xstrdup(tag);
 	s->state = IMAP_STATE_WAIT;
 	s->req = NULL;
-	req = server_login_start(&s->srv->base, "imap", login, password, s->client, auth_done, s);
+	req = server_login_start(&s->srv->base, "imap", authz, login, password, s->client,
+	                         auth_done, s);
 	if (req != NULL && s->state == IMAP_STATE_WAIT)
 		s->req = req;
 }

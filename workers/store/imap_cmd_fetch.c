@@ -7,7 +7,10 @@
  * FULL.  Sections may name a MIME part ("1.2", "1.2.MIME", "2.HEADER" of
  * a message/rfc822 part); a part that does not exist is the empty string.
  * A BODY[...] (not PEEK), RFC822 or RFC822.TEXT sets \Seen on a read-write
- * selection, and FLAGS is then returned too.
+ * selection, and FLAGS is then returned too.  CONDSTORE and QRESYNC (RFC
+ * 7162): the MODSEQ item, the CHANGEDSINCE modifier and, for UID FETCH
+ * once QRESYNC is on, VANISHED (the UIDs of the set expunged after
+ * CHANGEDSINCE, as VANISHED (EARLIER) before the FETCH responses).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,9 +25,19 @@
 #include <ms/log.h>
 
 #include "imap.h"
+#include "imap_condstore.h"
 #include "store.h"
 
-enum item_kind { IT_FLAGS, IT_UID, IT_INTERNALDATE, IT_SIZE, IT_BODY, IT_ENVELOPE, IT_STRUCTURE };
+enum item_kind {
+	IT_FLAGS,
+	IT_UID,
+	IT_INTERNALDATE,
+	IT_SIZE,
+	IT_BODY,
+	IT_ENVELOPE,
+	IT_STRUCTURE,
+	IT_MODSEQ
+};
 enum section { SEC_ALL, SEC_HEADER, SEC_TEXT, SEC_FIELDS, SEC_FIELDS_NOT, SEC_MIME };
 
 struct item {
@@ -42,11 +55,16 @@ struct item {
 struct fetch {
 	struct item *items;
 	size_t n;
-	bool want_flags, want_uid, sets_seen, needs_body;
+	bool want_flags, want_uid, want_modseq, sets_seen, needs_body;
+	/* fetch-modifiers (RFC 7162 3.1.4.1, 3.2.6) */
+	bool changedsince, vanished;
+	uint64_t since;
 };
 
 struct msgrec {
 	uint32_t uid;
+	uint64_t modseq;
+	bool seen_now; /* this FETCH set \Seen: FLAGS (and UID, MODSEQ) go back */
 	unsigned flags;
 	char *keywords;
 	int64_t internaldate;
@@ -80,6 +98,8 @@ static struct item *add(struct fetch *f, enum item_kind k)
 		f->want_flags = true;
 	if (k == IT_UID)
 		f->want_uid = true;
+	if (k == IT_MODSEQ)
+		f->want_modseq = true;
 	return it;
 }
 
@@ -100,6 +120,8 @@ static int parse_section(struct imap_parser *ps, struct item *it)
 		const char *start = ps->p;
 		/* the part number: digits and dots before the section word */
 		while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9') {
+			if (*ps->p == '0')
+				goto out; /* part numbers are nz-number (RFC 3501 section 9) */
 			while (ps->p < ps->end && *ps->p >= '0' && *ps->p <= '9')
 				ps->p++;
 			if (ps->p < ps->end && *ps->p == '.' && ps->p + 1 < ps->end)
@@ -202,6 +224,8 @@ static int parse_item(struct imap_parser *ps, struct fetch *f)
 		add(f, IT_FLAGS);
 	} else if (strcasecmp(a.data, "UID") == 0) {
 		add(f, IT_UID);
+	} else if (strcasecmp(a.data, "MODSEQ") == 0) {
+		add(f, IT_MODSEQ);
 	} else if (strcasecmp(a.data, "INTERNALDATE") == 0) {
 		add(f, IT_INTERNALDATE);
 	} else if (strcasecmp(a.data, "RFC822.SIZE") == 0) {
@@ -269,7 +293,46 @@ static int parse_items(struct imap_parser *ps, struct fetch *f)
 				f->sets_seen = true;
 		}
 	}
-	return imap_parse_eol(ps) ? 0 : -1;
+	return 0;
+}
+
+/*
+ * The optional fetch-modifiers at the end: " (CHANGEDSINCE n [VANISHED])"
+ * in any order, each once.  0, or -1 when malformed.
+ */
+static int parse_modifiers(struct imap_parser *ps, struct fetch *f)
+{
+	struct ms_buf a;
+	int r = -1;
+
+	if (imap_parse_eol(ps))
+		return 0;
+	if (imap_parse_sp(ps) < 0 || ps->p >= ps->end || *ps->p != '(')
+		return -1;
+	ps->p++;
+	ms_buf_init(&a);
+	for (;;) {
+		if (imap_parse_atom(ps, &a) < 0)
+			goto out;
+		if (strcasecmp(a.data, "CHANGEDSINCE") == 0 && !f->changedsince) {
+			if (imap_parse_sp(ps) < 0 || imap_parse_modseq(ps, false, &f->since) < 0)
+				goto out;
+			f->changedsince = true;
+		} else if (strcasecmp(a.data, "VANISHED") == 0 && !f->vanished) {
+			f->vanished = true;
+		} else {
+			goto out;
+		}
+		if (ps->p < ps->end && *ps->p == ')')
+			break;
+		if (imap_parse_sp(ps) < 0)
+			goto out;
+	}
+	ps->p++;
+	r = imap_parse_eol(ps) ? 0 : -1;
+out:
+	ms_buf_deinit(&a);
+	return r;
 }
 
 static int collect(void *ctx, const struct store_msg *m)
@@ -281,6 +344,8 @@ static int collect(void *ctx, const struct store_msg *m)
 		l->m = ms_xrealloc(l->m, l->cap * sizeof(*l->m));
 	}
 	l->m[l->n].uid = m->uid;
+	l->m[l->n].modseq = m->modseq;
+	l->m[l->n].seen_now = false;
 	l->m[l->n].flags = m->flags;
 	l->m[l->n].keywords = ms_xstrdup(m->keywords != NULL ? m->keywords : "");
 	l->m[l->n].internaldate = m->internaldate;
@@ -296,7 +361,7 @@ static int read_msg(struct imap_session *s, uint32_t uid, struct ms_buf *out, st
 	char chunk[65536];
 	ssize_t r;
 
-	if (store_message_open(s->su, s->sel.id, uid, &fd, &size, why) < 0)
+	if (store_message_open(s->sel.su, s->sel.id, uid, &fd, &size, why) < 0)
 		return -1;
 	while ((r = read(fd, chunk, sizeof(chunk))) > 0)
 		ms_buf_append(out, chunk, (size_t)r);
@@ -424,27 +489,180 @@ static void format_date(int64_t t, struct ms_buf *out)
 	              tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+struct seen_ctx {
+	struct imap_session *s;
+	struct msgs *l;
+};
+
+/* The new state of a message this FETCH set \Seen on (l is in UID order). */
 static int note_seen(void *ctx, const struct store_msg *m)
 {
-	imap_note_own(ctx, m->uid, m->modseq);
+	struct seen_ctx *c = ctx;
+	size_t lo = 0, hi = c->l->n;
+
+	imap_note_own(c->s, m->uid, m->modseq);
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		struct msgrec *r = &c->l->m[mid];
+		if (r->uid == m->uid) {
+			r->seen_now = (r->flags & STORE_FLAG_SEEN) == 0;
+			r->flags = m->flags;
+			r->modseq = m->modseq;
+			break;
+		}
+		if (r->uid < m->uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return 0;
+}
+
+/* RFC 3501 6.4.5: BODY[] (not PEEK), RFC822 and RFC822.TEXT set \Seen. */
+static void set_seen(struct imap_session *s, struct msgs *l)
+{
+	struct store_uidset unseen;
+	struct store_flags_change ch = {STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, 0};
+	struct seen_ctx c = {s, l};
+	struct ms_buf why;
+
+	store_uidset_init(&unseen);
+	ms_buf_init(&why);
+	for (size_t i = 0; i < l->n; i++)
+		if ((l->m[i].flags & STORE_FLAG_SEEN) == 0)
+			store_uidset_add(&unseen, l->m[i].uid, l->m[i].uid);
+	if (unseen.n > 0 &&
+	    store_flags_store(s->sel.su, s->sel.id, &unseen, &ch, note_seen, &c, NULL, NULL,
+	                      &why) < 0)
+		ms_log_error("%s %s: %s: setting \\Seen: %s", s->peer, s->userid, s->sel.name,
+		             why.data);
+	store_uidset_deinit(&unseen);
+	ms_buf_deinit(&why);
+}
+
+/* One FETCH response for m into out (text: the message, when needed). */
+static void format_one(struct imap_session *s, const struct fetch *f, const struct msgrec *m,
+                       const struct ms_buf *text, struct ms_buf *out)
+{
+	bool first = true;
+
+	ms_buf_printf(out, "* %zu FETCH (", imap_seq_of(s, m->uid));
+	for (size_t k = 0; k < f->n; k++) {
+		const struct item *it = &f->items[k];
+		if (!first)
+			ms_buf_putc(out, ' ');
+		first = false;
+		switch (it->kind) {
+		case IT_FLAGS:
+			ms_buf_puts(out, "FLAGS (");
+			store_flags_format(m->flags, m->keywords, out);
+			ms_buf_putc(out, ')');
+			break;
+		case IT_UID:
+			ms_buf_printf(out, "UID %u", m->uid);
+			break;
+		case IT_MODSEQ:
+			ms_buf_printf(out, "MODSEQ (%llu)", (unsigned long long)m->modseq);
+			break;
+		case IT_INTERNALDATE:
+			ms_buf_puts(out, "INTERNALDATE ");
+			format_date(m->internaldate, out);
+			break;
+		case IT_SIZE:
+			ms_buf_printf(out, "RFC822.SIZE %llu", (unsigned long long)m->size);
+			break;
+		case IT_BODY:
+			body_item(it, text, out);
+			break;
+		case IT_ENVELOPE:
+			ms_buf_puts(out, "ENVELOPE ");
+			imap_envelope(out, text->data, header_len(text->data, text->len));
+			break;
+		case IT_STRUCTURE:
+			ms_buf_printf(out, "%s ", it->label);
+			imap_bodystructure(out, text->data, text->len);
+			break;
+		}
+	}
+	/* A flag change this FETCH made is reported, with UID and MODSEQ once
+	 * CONDSTORE is on (RFC 7162 3.1). */
+	if (m->seen_now && !f->want_flags) {
+		ms_buf_puts(out, " FLAGS (");
+		store_flags_format(m->flags, m->keywords, out);
+		ms_buf_putc(out, ')');
+	}
+	if (m->seen_now && s->condstore && !f->want_uid)
+		ms_buf_printf(out, " UID %u", m->uid);
+	if (m->seen_now && s->condstore && !f->want_modseq)
+		ms_buf_printf(out, " MODSEQ (%llu)", (unsigned long long)m->modseq);
+	ms_buf_puts(out, ")\r\n");
+}
+
+/*
+ * VANISHED (EARLIER) for UID FETCH (CHANGEDSINCE n VANISHED): the UIDs of
+ * the set as the client wrote it (not only those it still has) expunged
+ * after n (RFC 7162 3.2.6).
+ */
+static int report_vanished(struct imap_session *s, const char *set_text, uint64_t since,
+                           struct ms_buf *why)
+{
+	struct store_uidset set, gone;
+	struct ms_buf out;
+	uint32_t star = s->sel.uidnext > 0 ? s->sel.uidnext - 1 : 0;
+	int r = -1;
+
+	if (s->sel.n > 0 && s->sel.uids[s->sel.n - 1] > star)
+		star = s->sel.uids[s->sel.n - 1];
+	store_uidset_init(&set);
+	store_uidset_init(&gone);
+	ms_buf_init(&out);
+	if (store_uidset_parse(set_text, star == 0 ? 1 : star, &set, why) == 0 &&
+	    store_expunge_vanished(s->sel.su, s->sel.id, since, &set, &gone, why) == 0) {
+		imap_vanished_format(&out, &gone, true);
+		imap_write(s, out.data, out.len);
+		r = 0;
+	}
+	store_uidset_deinit(&set);
+	store_uidset_deinit(&gone);
+	ms_buf_deinit(&out);
+	return r;
+}
+
+/* The fetch-modifiers' rules: NULL, or the reason for a BAD answer. */
+static const char *modifiers_check(const struct imap_session *s, const struct fetch *f, bool uid)
+{
+	if (!f->vanished)
+		return NULL;
+	if (!uid)
+		return "VANISHED is only for UID FETCH";
+	if (!s->qresync)
+		return "VANISHED needs QRESYNC (ENABLE QRESYNC first)";
+	if (!f->changedsince)
+		return "VANISHED needs CHANGEDSINCE";
+	return NULL;
 }
 
 static void do_fetch(struct imap_session *s, const char *tag, struct imap_parser *ps, bool uid)
 {
 	struct ms_buf set_text, why, out, text;
 	struct store_uidset uids;
-	struct fetch f = {NULL, 0, false, false, false, false};
+	struct fetch f;
 	struct msgs l = {NULL, 0, 0};
+	const char *err;
 
+	memset(&f, 0, sizeof(f));
 	ms_buf_init(&set_text);
 	ms_buf_init(&why);
 	ms_buf_init(&out);
 	ms_buf_init(&text);
 	store_uidset_init(&uids);
 	if (imap_parse_sp(ps) < 0 || imap_parse_seqset(ps, &set_text) < 0 ||
-	    imap_parse_sp(ps) < 0 || parse_items(ps, &f) < 0) {
+	    imap_parse_sp(ps) < 0 || parse_items(ps, &f) < 0 || parse_modifiers(ps, &f) < 0) {
 		imap_bad(s, tag, "Invalid arguments to FETCH");
+		goto done;
+	}
+	if ((err = modifiers_check(s, &f, uid)) != NULL) {
+		imap_bad(s, tag, "%s", err);
 		goto done;
 	}
 	if (imap_seqset_to_uids(s, set_text.data, uid, &uids) < 0) {
@@ -453,83 +671,30 @@ static void do_fetch(struct imap_session *s, const char *tag, struct imap_parser
 	}
 	if (uid && !f.want_uid)
 		add(&f, IT_UID);
-	if (uids.n > 0 && store_message_list(s->su, s->sel.id, &uids, 0, collect, &l, &why) < 0) {
+	if (f.changedsince && !f.want_modseq)
+		add(&f, IT_MODSEQ); /* RFC 7162 3.1.4.1: CHANGEDSINCE implies MODSEQ */
+	if (f.want_modseq)
+		imap_condstore_on(s);
+	if (f.vanished && report_vanished(s, set_text.data, f.since, &why) < 0) {
 		imap_no(s, tag, "FETCH failed: %s", why.data);
 		goto done;
 	}
-	if (f.sets_seen && !s->sel.readonly) {
-		struct store_uidset unseen;
-		struct store_flags_change ch = {STORE_FLAGS_ADD, STORE_FLAG_SEEN, NULL, 0, 0};
-		store_uidset_init(&unseen);
-		for (size_t i = 0; i < l.n; i++)
-			if ((l.m[i].flags & STORE_FLAG_SEEN) == 0)
-				store_uidset_add(&unseen, l.m[i].uid, l.m[i].uid);
-		if (unseen.n > 0 && store_flags_store(s->su, s->sel.id, &unseen, &ch, note_seen, s,
-		                                      NULL, NULL, &why) == 0)
-			for (size_t i = 0; i < l.n; i++)
-				if ((l.m[i].flags & STORE_FLAG_SEEN) == 0) {
-					l.m[i].flags |= STORE_FLAG_SEEN;
-					if (!f.want_flags)
-						l.m[i].flags |=
-						    1u << 30; /* report FLAGS: it changed */
-				}
-		store_uidset_deinit(&unseen);
+	if (uids.n > 0 && store_message_list(s->sel.su, s->sel.id, &uids, f.since, collect, &l,
+	                                     &why) < 0) {
+		imap_no(s, tag, "FETCH failed: %s", why.data);
+		goto done;
 	}
+	if (f.sets_seen && !s->sel.readonly && imap_acl_may(s, 's')) /* RFC 4314 4 */
+		set_seen(s, &l);
 	for (size_t i = 0; i < l.n; i++) {
-		struct msgrec *m = &l.m[i];
-		bool first = true;
-		bool changed = (m->flags & (1u << 30)) != 0;
-
-		m->flags &= ~(1u << 30);
 		ms_buf_reset(&out);
 		ms_buf_reset(&text);
-		if (f.needs_body && read_msg(s, m->uid, &text, &why) < 0) {
+		if (f.needs_body && read_msg(s, l.m[i].uid, &text, &why) < 0) {
 			ms_log_error("%s %s: %s UID %u: %s", s->peer, s->userid, s->sel.name,
-			             m->uid, why.data);
+			             l.m[i].uid, why.data);
 			continue;
 		}
-		ms_buf_printf(&out, "* %zu FETCH (", imap_seq_of(s, m->uid));
-		for (size_t k = 0; k < f.n; k++) {
-			const struct item *it = &f.items[k];
-			if (!first)
-				ms_buf_putc(&out, ' ');
-			first = false;
-			switch (it->kind) {
-			case IT_FLAGS:
-				ms_buf_puts(&out, "FLAGS (");
-				store_flags_format(m->flags, m->keywords, &out);
-				ms_buf_putc(&out, ')');
-				break;
-			case IT_UID:
-				ms_buf_printf(&out, "UID %u", m->uid);
-				break;
-			case IT_INTERNALDATE:
-				ms_buf_puts(&out, "INTERNALDATE ");
-				format_date(m->internaldate, &out);
-				break;
-			case IT_SIZE:
-				ms_buf_printf(&out, "RFC822.SIZE %llu",
-				              (unsigned long long)m->size);
-				break;
-			case IT_BODY:
-				body_item(it, &text, &out);
-				break;
-			case IT_ENVELOPE:
-				ms_buf_puts(&out, "ENVELOPE ");
-				imap_envelope(&out, text.data, header_len(text.data, text.len));
-				break;
-			case IT_STRUCTURE:
-				ms_buf_printf(&out, "%s ", it->label);
-				imap_bodystructure(&out, text.data, text.len);
-				break;
-			}
-		}
-		if (changed) {
-			ms_buf_puts(&out, " FLAGS (");
-			store_flags_format(m->flags, m->keywords, &out);
-			ms_buf_putc(&out, ')');
-		}
-		ms_buf_puts(&out, ")\r\n");
+		format_one(s, &f, &l.m[i], &text, &out);
 		imap_write(s, out.data, out.len);
 	}
 	imap_ok(s, tag, "%sFETCH completed", uid ? "UID " : "");

@@ -6,7 +6,12 @@
  * BCC, SUBJECT, BODY, TEXT, BEFORE, ON, SINCE (on the internal date),
  * NOT, OR and parenthesised lists.  Strings match as ASCII substrings
  * without case; the header and body are read only for the keys that need
- * them.  SENTBEFORE/SENTON/SENTSINCE and MIME decoding are not served yet.
+ * them.  SENTBEFORE/SENTON/SENTSINCE use the Date: field (its day, time
+ * and zone disregarded).  MIME decoding is not served yet.
+ * MODSEQ (RFC 7162 3.1.5) matches the message's MODSEQ (its entry name
+ * and type are checked and otherwise ignored: one MODSEQ per message);
+ * when it is used, the result ends with "(MODSEQ n)", n the highest
+ * MODSEQ of the messages found.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +26,7 @@
 #include <ms/log.h>
 
 #include "imap.h"
+#include "imap_condstore.h"
 #include "store.h"
 
 enum key_op {
@@ -42,6 +48,10 @@ enum key_op {
 	K_BEFORE,
 	K_ON,
 	K_SINCE,
+	K_SENTBEFORE,
+	K_SENTON,
+	K_SENTSINCE,
+	K_MODSEQ,
 	K_NOT,
 	K_OR,
 	K_AND,
@@ -124,6 +134,34 @@ static int parse_day(struct imap_parser *ps, int64_t *day)
 }
 
 static struct key *parse_key(struct imap_session *s, struct imap_parser *ps, int depth);
+
+/*
+ * After "MODSEQ ": [entry-name SP entry-type-req SP] mod-sequence-valzer,
+ * entry-name a string "/flags/<flag>", entry-type-req priv, shared or all.
+ */
+static int parse_modseq_key(struct imap_parser *ps, struct key *k)
+{
+	struct ms_buf name, type;
+	int r = -1;
+
+	ms_buf_init(&name);
+	ms_buf_init(&type);
+	if (ps->p < ps->end && (*ps->p == '"' || *ps->p == '{')) {
+		if (imap_parse_string(ps, &name) < 0 || strncasecmp(name.data, "/flags/", 7) != 0 ||
+		    name.len == 7 || imap_parse_sp(ps) < 0 || imap_parse_atom(ps, &type) < 0 ||
+		    (strcasecmp(type.data, "priv") != 0 && strcasecmp(type.data, "shared") != 0 &&
+		     strcasecmp(type.data, "all") != 0) ||
+		    imap_parse_sp(ps) < 0)
+			goto out;
+	}
+	if (imap_parse_modseq(ps, true, &k->n) < 0)
+		goto out;
+	r = 0;
+out:
+	ms_buf_deinit(&name);
+	ms_buf_deinit(&type);
+	return r;
+}
 
 /* Keys up to the end or ")", separated by spaces, into k (K_AND). */
 static int parse_keys(struct imap_session *s, struct imap_parser *ps, struct key *k, int depth)
@@ -236,6 +274,17 @@ static struct key *parse_key(struct imap_session *s, struct imap_parser *ps, int
 		                                              : K_SINCE);
 		if (imap_parse_sp(ps) < 0 || parse_day(ps, &k->day) < 0)
 			goto bad;
+	} else if (strcasecmp(a.data, "SENTBEFORE") == 0 || strcasecmp(a.data, "SENTON") == 0 ||
+	           strcasecmp(a.data, "SENTSINCE") == 0) {
+		k = key_new(strcasecmp(a.data, "SENTBEFORE") == 0 ? K_SENTBEFORE
+		            : strcasecmp(a.data, "SENTON") == 0   ? K_SENTON
+		                                                  : K_SENTSINCE);
+		if (imap_parse_sp(ps) < 0 || parse_day(ps, &k->day) < 0)
+			goto bad;
+	} else if (strcasecmp(a.data, "MODSEQ") == 0) {
+		k = key_new(K_MODSEQ);
+		if (imap_parse_sp(ps) < 0 || parse_modseq_key(ps, k) < 0)
+			goto bad;
 	} else if (strcasecmp(a.data, "HEADER") == 0) {
 		k = key_new(K_HEADER);
 		if (imap_parse_sp(ps) < 0 || imap_parse_astring(ps, &v) < 0)
@@ -292,7 +341,7 @@ static int load(struct cand *c)
 		return 0;
 	c->loaded = true;
 	ms_buf_init(&why);
-	if (store_message_open(c->s->su, c->s->sel.id, c->m->uid, &fd, &size, &why) < 0) {
+	if (store_message_open(c->s->sel.su, c->s->sel.id, c->m->uid, &fd, &size, &why) < 0) {
 		ms_log_error("%s %s: SEARCH UID %u: %s", c->s->peer, c->s->userid, c->m->uid,
 		             why.data);
 		ms_buf_deinit(&why);
@@ -336,6 +385,50 @@ static bool header_has(struct cand *c, const char *name, const char *str)
 		i = end;
 	}
 	return false;
+}
+
+/*
+ * The day (midnight UTC) of the message's Date: field, time and zone
+ * disregarded (RFC 3501 SENTBEFORE/SENTON/SENTSINCE); without a Date: that
+ * parses, the day of the internal date.
+ */
+static int64_t sent_day(struct cand *c)
+{
+	static const char *mon[] = {"jan", "feb", "mar", "apr", "may", "jun",
+	                            "jul", "aug", "sep", "oct", "nov", "dec"};
+	const char *h;
+	size_t i = 0;
+
+	if (load(c) < 0)
+		return c->m->internaldate - (c->m->internaldate % 86400 + 86400) % 86400;
+	h = c->text.data;
+	while (i < c->hlen) {
+		const char *nl = memchr(h + i, '\n', c->hlen - i);
+		size_t end = nl != NULL ? (size_t)(nl - h) + 1 : c->hlen;
+		if (end - i > 5 && strncasecmp(h + i, "Date:", 5) == 0) {
+			char v[128], m[4] = "";
+			size_t n = end - i - 5 < sizeof(v) - 1 ? end - i - 5 : sizeof(v) - 1;
+			int d = 0, y = 0;
+			memcpy(v, h + i + 5, n);
+			v[n] = '\0';
+			const char *p = strchr(v, ',');
+			p = p != NULL ? p + 1 : v;
+			if (sscanf(p, " %2d %3s %4d", &d, m, &y) == 3 && d >= 1 && d <= 31) {
+				for (int k = 0; k < 12; k++)
+					if (strncasecmp(m, mon[k], 3) == 0) {
+						struct tm tm;
+						memset(&tm, 0, sizeof(tm));
+						tm.tm_mday = d;
+						tm.tm_mon = k;
+						tm.tm_year = (y < 100 ? y + (y < 50 ? 2000 : 1900) : y) - 1900;
+						return (int64_t)timegm(&tm);
+					}
+			}
+			break;
+		}
+		i = end;
+	}
+	return c->m->internaldate - (c->m->internaldate % 86400 + 86400) % 86400;
 }
 
 static bool has_keyword(const char *have, const char *kw)
@@ -390,6 +483,14 @@ static bool eval(const struct key *k, struct cand *c)
 		return m->internaldate >= k->day && m->internaldate < k->day + 86400;
 	case K_SINCE:
 		return m->internaldate >= k->day;
+	case K_SENTBEFORE:
+		return sent_day(c) < k->day;
+	case K_SENTON:
+		return sent_day(c) == k->day;
+	case K_SENTSINCE:
+		return sent_day(c) >= k->day;
+	case K_MODSEQ:
+		return m->modseq >= k->n;
 	case K_HEADER:
 		if (load(c) < 0)
 			return false;
@@ -420,7 +521,18 @@ struct search_ctx {
 	const struct key *k;
 	bool uid;
 	struct ms_buf out;
+	uint64_t maxmodseq; /* of the messages found */
 };
+
+static bool uses_modseq(const struct key *k)
+{
+	if (k->op == K_MODSEQ)
+		return true;
+	for (size_t i = 0; i < k->nkids; i++)
+		if (uses_modseq(k->kids[i]))
+			return true;
+	return false;
+}
 
 static int search_one(void *ctx, const struct store_msg *m)
 {
@@ -431,6 +543,8 @@ static int search_one(void *ctx, const struct store_msg *m)
 		return 0; /* arrived after the last look: not numbered yet */
 	ms_buf_init(&c.text);
 	if (eval(sc->k, &c)) {
+		if (m->modseq > sc->maxmodseq)
+			sc->maxmodseq = m->modseq;
 		if (sc->uid)
 			ms_buf_printf(&sc->out, " %u", m->uid);
 		else
@@ -443,7 +557,7 @@ static int search_one(void *ctx, const struct store_msg *m)
 static void do_search(struct imap_session *s, const char *tag, struct imap_parser *ps, bool uid)
 {
 	struct key *k = key_new(K_AND);
-	struct search_ctx sc = {s, k, uid, {0}};
+	struct search_ctx sc = {s, k, uid, {0}, 0};
 	struct ms_buf why, cs;
 	const char *save;
 
@@ -472,10 +586,16 @@ static void do_search(struct imap_session *s, const char *tag, struct imap_parse
 		imap_bad(s, tag, "Invalid search criteria");
 		goto done;
 	}
-	if (store_message_list(s->su, s->sel.id, NULL, 0, search_one, &sc, &why) < 0) {
+	if (uses_modseq(k))
+		imap_condstore_on(s); /* RFC 7162 3.1: an enabling command */
+	if (store_message_list(s->sel.su, s->sel.id, NULL, 0, search_one, &sc, &why) < 0) {
 		imap_no(s, tag, "SEARCH failed: %s", why.data);
 		goto done;
 	}
+	/* RFC 7162 3.1.6: "(MODSEQ n)" only when MODSEQ was searched and
+	 * something was found. */
+	if (sc.out.len > 0 && uses_modseq(k))
+		ms_buf_printf(&sc.out, " (MODSEQ %llu)", (unsigned long long)sc.maxmodseq);
 	imap_printf(s, "* SEARCH%s\r\n", sc.out.len > 0 ? sc.out.data : "");
 	imap_ok(s, tag, "%sSEARCH completed", uid ? "UID " : "");
 done:

@@ -6,7 +6,11 @@
  * EXPUNGE), which reports the messages that came (EXISTS) and went
  * (EXPUNGE) since the last look, and the flags of those whose MODSEQ rose
  * above the highest one seen (FETCH FLAGS: changes by other sessions, and
- * this session's own again, which RFC 3501 7.4.2 allows).
+ * this session's own again, which RFC 3501 7.4.2 allows).  Once CONDSTORE
+ * is on those FETCH responses carry UID and MODSEQ, and once QRESYNC is
+ * on the messages that went are one VANISHED instead of EXPUNGEs (RFC
+ * 7162 3.2.10); SELECT and EXAMINE take the CONDSTORE and QRESYNC
+ * parameters (imap_condstore.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +22,7 @@
 #include <ms/log.h>
 
 #include "imap.h"
+#include "imap_condstore.h"
 #include "store.h"
 
 struct uidlist {
@@ -65,11 +70,8 @@ static int collect_uid(void *ctx, const struct store_msg *m)
 	if (m->modseq > l->maxmodseq)
 		l->maxmodseq = m->modseq;
 	if (l->fetch != NULL && m->modseq > l->since && imap_seq_of(l->s, m->uid) != 0 &&
-	    !is_own(l->s, m)) {
-		ms_buf_printf(l->fetch, "* %zu FETCH (FLAGS (", l->n);
-		store_flags_format(m->flags, m->keywords, l->fetch);
-		ms_buf_puts(l->fetch, "))\r\n");
-	}
+	    !is_own(l->s, m))
+		imap_fetch_unsolicited(l->s, l->fetch, l->n, m, false, true);
 	return 0;
 }
 
@@ -78,6 +80,7 @@ void imap_unselect(struct imap_session *s)
 	free(s->sel.name);
 	free(s->sel.uids);
 	free(s->sel.own);
+	imap_acl_unselect(s);
 	memset(&s->sel, 0, sizeof(s->sel));
 	s->selected = false;
 	if (s->state == IMAP_STATE_SELECTED)
@@ -104,6 +107,7 @@ int imap_sync(struct imap_session *s, bool report)
 {
 	struct uidlist l = {NULL, 0, 0, 0, 0, s, s->sel.modseq, NULL};
 	struct ms_buf why, out, fetch;
+	struct store_uidset gone;
 	size_t pos = 0, j = 0, removed = 0;
 	int r = 0;
 
@@ -112,8 +116,9 @@ int imap_sync(struct imap_session *s, bool report)
 	ms_buf_init(&why);
 	ms_buf_init(&out);
 	ms_buf_init(&fetch);
+	store_uidset_init(&gone);
 	l.fetch = &fetch;
-	if (store_message_list(s->su, s->sel.id, NULL, 0, collect_uid, &l, &why) < 0) {
+	if (store_message_list(s->sel.su, s->sel.id, NULL, 0, collect_uid, &l, &why) < 0) {
 		ms_log_error("%s %s: %s: %s", s->peer, s->userid, s->sel.name, why.data);
 		r = -1;
 		goto done;
@@ -127,9 +132,13 @@ int imap_sync(struct imap_session *s, bool report)
 			pos++;
 			continue;
 		}
-		ms_buf_printf(&out, "* %zu EXPUNGE\r\n", pos + 1);
+		if (s->qresync)
+			store_uidset_add(&gone, s->sel.uids[i], s->sel.uids[i]);
+		else
+			ms_buf_printf(&out, "* %zu EXPUNGE\r\n", pos + 1);
 		removed++;
 	}
+	imap_vanished_format(&out, &gone, false);
 	if (report && l.n != s->sel.n - removed)
 		ms_buf_printf(&out, "* %zu EXISTS\r\n", l.n);
 	if (report) {
@@ -146,6 +155,7 @@ int imap_sync(struct imap_session *s, bool report)
 	l.uids = NULL;
 done:
 	free(l.uids);
+	store_uidset_deinit(&gone);
 	ms_buf_deinit(&why);
 	ms_buf_deinit(&out);
 	ms_buf_deinit(&fetch);
@@ -183,29 +193,59 @@ int imap_seqset_to_uids(struct imap_session *s, const char *text, bool uid,
 	return r;
 }
 
+/* The untagged responses of a SELECT or EXAMINE that opened info. */
+static void select_responses(struct imap_session *s, const struct store_mailbox_info *info,
+                             const struct uidlist *l, size_t recent, bool examine)
+{
+	imap_printf(s, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n");
+	if (examine)
+		imap_printf(s, "* OK [PERMANENTFLAGS ()] No permanent flags permitted\r\n");
+	else
+		imap_acl_permanentflags(s); /* RFC 4314 5.1.1: what the rights allow */
+	imap_printf(s, "* %zu EXISTS\r\n* %zu RECENT\r\n", l->n, recent);
+	if (l->first_unseen != 0)
+		imap_printf(s, "* OK [UNSEEN %zu] First unseen\r\n", l->first_unseen);
+	imap_printf(s,
+	            "* OK [UIDVALIDITY %u] UIDs valid\r\n* OK [UIDNEXT %u] Predicted next UID\r\n"
+	            "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+	            info->uidvalidity, info->uidnext, (unsigned long long)info->highestmodseq);
+}
+
 static void select_or_examine(struct imap_session *s, const char *tag, struct imap_parser *ps,
                               bool examine)
 {
 	struct ms_buf name, why;
 	struct store_mailbox_info info;
 	struct uidlist l = {NULL, 0, 0, 0, 0, NULL, 0, NULL};
+	struct imap_qresync q;
+	const char *err = NULL;
 	uint32_t first = 0;
 	size_t recent = 0;
 
 	ms_buf_init(&name);
 	ms_buf_init(&why);
 	memset(&info, 0, sizeof(info));
-	if (imap_parse_sp(ps) < 0 || imap_parse_mailbox(ps, &name) < 0 || !imap_parse_eol(ps)) {
+	imap_qresync_init(&q);
+	if (imap_parse_sp(ps) < 0 || imap_parse_mailbox(ps, &name) < 0) {
 		imap_bad(s, tag, "Invalid mailbox argument");
 		goto done;
 	}
+	if (imap_select_params(s, ps, &q, &err) < 0) {
+		imap_bad(s, tag, "%s", err);
+		goto done;
+	}
+	/* RFC 7162 3.2.11: where the old mailbox's responses end. */
+	if (s->selected)
+		imap_printf(s, "* OK [CLOSED] Previous mailbox closed\r\n");
 	/* RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected. */
 	imap_unselect(s);
-	if (store_mailbox_get(s->su, name.data, &info, &why) < 0 ||
-	    store_message_list(s->su, info.id, NULL, 0, collect_uid, &l, &why) < 0 ||
-	    (!examine && store_mailbox_claim_recent(s->su, info.id, &first, &why) < 0)) {
+	if (imap_acl_select(s, name.data, &examine, &info, &why) < 0 ||
+	    store_message_list(s->sel.su, info.id, NULL, 0, collect_uid, &l, &why) < 0 ||
+	    (!examine && store_mailbox_claim_recent(s->sel.su, info.id, &first, &why) < 0)) {
 		if (store_errcode(s->srv->base.store) == MS_E_NOMAILBOX)
 			imap_no(s, tag, "[NONEXISTENT] Mailbox does not exist");
+		else if (store_errcode(s->srv->base.store) == MS_E_NOPERM) /* ACL: l, no r */
+			imap_no(s, tag, "[NOPERM] %s", why.data);
 		else
 			imap_no(s, tag, "%s failed: %s", examine ? "EXAMINE" : "SELECT", why.data);
 		free(l.uids);
@@ -226,22 +266,14 @@ static void select_or_examine(struct imap_session *s, const char *tag, struct im
 	s->sel.modseq = l.maxmodseq;
 	s->selected = true;
 	s->state = IMAP_STATE_SELECTED;
-	imap_printf(s, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n");
-	if (examine)
-		imap_printf(s, "* OK [PERMANENTFLAGS ()] No permanent flags permitted\r\n");
-	else
-		imap_printf(s, "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen "
-		               "\\Draft \\*)] Limited\r\n");
-	imap_printf(s, "* %zu EXISTS\r\n* %zu RECENT\r\n", l.n, recent);
-	if (l.first_unseen != 0)
-		imap_printf(s, "* OK [UNSEEN %zu] First unseen\r\n", l.first_unseen);
-	imap_printf(s,
-	            "* OK [UIDVALIDITY %u] UIDs valid\r\n* OK [UIDNEXT %u] Predicted next UID\r\n"
-	            "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
-	            info.uidvalidity, info.uidnext, (unsigned long long)info.highestmodseq);
+	select_responses(s, &info, &l, recent, examine);
+	/* RFC 7162 3.2.5: a UIDVALIDITY that changed means "start again". */
+	if (q.given && q.uidvalidity == info.uidvalidity && imap_qresync_report(s, &q, &why) < 0)
+		ms_log_error("%s %s: QRESYNC %s: %s", s->peer, s->userid, s->sel.name, why.data);
 	imap_ok(s, tag, "[%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE",
 	        examine ? "EXAMINE" : "SELECT");
 done:
+	imap_qresync_deinit(&q);
 	store_mailbox_info_deinit(&info);
 	ms_buf_deinit(&name);
 	ms_buf_deinit(&why);
@@ -277,7 +309,8 @@ void imap_cmd_close(struct imap_session *s, const char *tag, struct imap_parser 
 	}
 	ms_buf_init(&why);
 	/* RFC 3501 6.4.2: expunge silently, unless read-only. */
-	if (!s->sel.readonly && store_expunge(s->su, s->sel.id, NULL, NULL, NULL, NULL, &why) < 0)
+	if (!s->sel.readonly && imap_acl_may(s, 'e') && /* RFC 4314 4: else no expunge */
+	    store_expunge(s->sel.su, s->sel.id, NULL, NULL, NULL, NULL, &why) < 0)
 		ms_log_error("%s %s: CLOSE %s: %s", s->peer, s->userid, s->sel.name, why.data);
 	ms_buf_deinit(&why);
 	imap_unselect(s);

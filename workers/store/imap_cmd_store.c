@@ -15,72 +15,121 @@
 #include <ms/log.h>
 
 #include "imap.h"
+#include "imap_condstore.h"
 #include "store.h"
 
 struct store_ctx {
 	struct imap_session *s;
-	bool uid;
+	bool uid, silent;
 	struct ms_buf out;
 };
 
-static int note_flags(void *ctx, const struct store_msg *m)
-{
-	struct store_ctx *c = ctx;
-
-	imap_note_own(c->s, m->uid, m->modseq);
-	return 0;
-}
-
-static int report_flags(void *ctx, const struct store_msg *m)
+static int stored_one(void *ctx, const struct store_msg *m)
 {
 	struct store_ctx *c = ctx;
 	size_t seq = imap_seq_of(c->s, m->uid);
 
 	imap_note_own(c->s, m->uid, m->modseq);
-	if (seq == 0)
-		return 0;
-	ms_buf_printf(&c->out, "* %zu FETCH (", seq);
-	if (c->uid)
-		ms_buf_printf(&c->out, "UID %u ", m->uid);
-	ms_buf_puts(&c->out, "FLAGS (");
-	store_flags_format(m->flags, m->keywords, &c->out);
-	ms_buf_puts(&c->out, "))\r\n");
+	/* RFC 7162 3.1.3: once CONDSTORE is on, even .SILENT reports the
+	 * MODSEQ each message has now. */
+	if (seq != 0 && (!c->silent || c->s->condstore))
+		imap_fetch_unsolicited(c->s, &c->out, seq, m, c->uid, !c->silent);
 	return 0;
+}
+
+/*
+ * The optional store-modifiers before the operation: "(UNCHANGEDSINCE n)
+ * " (RFC 7162 3.1.3), the space after them included.  0 (*has_r tells
+ * whether there were any), -1 when malformed.
+ */
+static int parse_store_modifiers(struct imap_parser *ps, bool *has_r, uint64_t *since_r)
+{
+	struct ms_buf a;
+	int r = -1;
+
+	*has_r = false;
+	if (ps->p >= ps->end || *ps->p != '(')
+		return 0;
+	ps->p++;
+	ms_buf_init(&a);
+	for (;;) {
+		if (imap_parse_atom(ps, &a) < 0 || strcasecmp(a.data, "UNCHANGEDSINCE") != 0 ||
+		    *has_r || imap_parse_sp(ps) < 0 || imap_parse_modseq(ps, true, since_r) < 0)
+			goto out;
+		*has_r = true;
+		if (ps->p < ps->end && *ps->p == ')')
+			break;
+		if (imap_parse_sp(ps) < 0)
+			goto out;
+	}
+	ps->p++;
+	r = imap_parse_sp(ps);
+out:
+	ms_buf_deinit(&a);
+	return r;
+}
+
+/* The MODIFIED set: UIDs for UID STORE, sequence numbers for STORE. */
+static void modified_set(struct imap_session *s, const struct store_uidset *failed, bool uid,
+                         struct ms_buf *out)
+{
+	struct store_uidset seqs;
+
+	if (uid) {
+		store_uidset_format(failed, out);
+		return;
+	}
+	store_uidset_init(&seqs);
+	for (size_t i = 0; i < failed->n; i++)
+		for (uint64_t u = failed->r[i].lo; u <= failed->r[i].hi; u++) {
+			size_t seq = imap_seq_of(s, (uint32_t)u);
+			if (seq != 0)
+				store_uidset_add(&seqs, (uint32_t)seq, (uint32_t)seq);
+		}
+	store_uidset_format(&seqs, out);
+	store_uidset_deinit(&seqs);
+}
+
+/* "FLAGS", "+FLAGS.SILENT" ... into ch->op and *silent.  0 or -1. */
+static int parse_store_op(const char *o, struct store_flags_change *ch, bool *silent)
+{
+	ch->op = STORE_FLAGS_REPLACE;
+	if (*o == '+' || *o == '-') {
+		ch->op = *o == '+' ? STORE_FLAGS_ADD : STORE_FLAGS_REMOVE;
+		o++;
+	}
+	*silent = strcasecmp(o, "FLAGS.SILENT") == 0;
+	return *silent || strcasecmp(o, "FLAGS") == 0 ? 0 : -1;
 }
 
 static void do_store(struct imap_session *s, const char *tag, struct imap_parser *ps, bool uid)
 {
-	struct ms_buf set_text, op, why;
-	struct store_uidset uids;
+	struct ms_buf set_text, op, why, mod;
+	struct store_uidset uids, failed;
 	struct store_flags_change ch;
-	struct store_ctx c = {s, uid, {0}};
+	struct store_ctx c = {s, uid, false, {0}};
 	char **kw = NULL;
 	size_t nkw = 0;
 	unsigned flags = 0;
-	bool silent = false;
-	const char *o;
+	bool conditional = false;
+	uint64_t since = 0;
 
 	ms_buf_init(&set_text);
 	ms_buf_init(&op);
 	ms_buf_init(&why);
+	ms_buf_init(&mod);
 	ms_buf_init(&c.out);
 	store_uidset_init(&uids);
+	store_uidset_init(&failed);
 	memset(&ch, 0, sizeof(ch));
 	if (imap_parse_sp(ps) < 0 || imap_parse_seqset(ps, &set_text) < 0 ||
-	    imap_parse_sp(ps) < 0 || imap_parse_atom(ps, &op) < 0 || imap_parse_sp(ps) < 0 ||
+	    imap_parse_sp(ps) < 0 || parse_store_modifiers(ps, &conditional, &since) < 0 ||
+	    imap_parse_atom(ps, &op) < 0 || imap_parse_sp(ps) < 0 ||
 	    imap_parse_flags(ps, &flags, &kw, &nkw) < 0 || !imap_parse_eol(ps)) {
 		imap_bad(s, tag, "Invalid arguments to STORE");
 		goto done;
 	}
-	o = op.data;
-	ch.op = STORE_FLAGS_REPLACE;
-	if (*o == '+' || *o == '-') {
-		ch.op = *o == '+' ? STORE_FLAGS_ADD : STORE_FLAGS_REMOVE;
-		o++;
-	}
-	if (strcasecmp(o, "FLAGS.SILENT") == 0) {
-		silent = true;
-	} else if (strcasecmp(o, "FLAGS") != 0) {
+	if (parse_store_op(op.data, &ch, &c.silent) < 0) {
 		imap_bad(s, tag, "Invalid STORE operation");
 		goto done;
 	}
@@ -88,6 +137,8 @@ static void do_store(struct imap_session *s, const char *tag, struct imap_parser
 		imap_bad(s, tag, "Invalid message sequence number");
 		goto done;
 	}
+	if (conditional)
+		imap_condstore_on(s); /* RFC 7162 3.1: an enabling command */
 	if (s->sel.readonly) {
 		imap_no(s, tag, "[READ-ONLY] Mailbox is read-only");
 		goto done;
@@ -95,20 +146,36 @@ static void do_store(struct imap_session *s, const char *tag, struct imap_parser
 	ch.flags = flags;
 	ch.keywords = (const char *const *)kw;
 	ch.nkeywords = nkw;
-	if (uids.n > 0 &&
-	    store_flags_store(s->su, s->sel.id, &uids, &ch, silent ? note_flags : report_flags, &c,
-	                      NULL, NULL, &why) < 0) {
+	ch.unchangedsince = since;
+	if (imap_acl_store_flags(s, tag, &ch) < 0) /* RFC 4314 4: s, t, w */
+		goto done;
+	/* UNCHANGEDSINCE 0 fails for every message: every MODSEQ is above 0
+	 * (RFC 7162 3.1.3), and the store reads 0 as "no condition". */
+	if (conditional && since == 0) {
+		for (size_t i = 0; i < uids.n; i++)
+			store_uidset_add(&failed, uids.r[i].lo, uids.r[i].hi);
+	} else if (uids.n > 0 &&
+	           store_flags_store(s->sel.su, s->sel.id, &uids, &ch, stored_one, &c,
+	                             conditional ? &failed : NULL, NULL, &why) < 0) {
 		imap_no(s, tag, "STORE failed: %s", why.data);
 		goto done;
 	}
 	imap_write(s, c.out.data, c.out.len);
-	imap_ok(s, tag, "%sSTORE completed", uid ? "UID " : "");
+	if (failed.n > 0) {
+		modified_set(s, &failed, uid, &mod);
+		imap_ok(s, tag, "[MODIFIED %s] Conditional %sSTORE failed", mod.data,
+		        uid ? "UID " : "");
+	} else {
+		imap_ok(s, tag, "%sSTORE completed", uid ? "UID " : "");
+	}
 done:
 	imap_free_keywords(kw, nkw);
 	store_uidset_deinit(&uids);
+	store_uidset_deinit(&failed);
 	ms_buf_deinit(&set_text);
 	ms_buf_deinit(&op);
 	ms_buf_deinit(&why);
+	ms_buf_deinit(&mod);
 	ms_buf_deinit(&c.out);
 }
 
@@ -124,10 +191,12 @@ void imap_cmd_uid_store(struct imap_session *s, const char *tag, struct imap_par
 
 static void do_expunge(struct imap_session *s, const char *tag, struct imap_parser *ps, bool uid)
 {
-	struct ms_buf set_text, why;
+	struct ms_buf set_text, why, code;
 	struct store_uidset uids;
+	uint64_t modseq = 0;
 
 	ms_buf_init(&set_text);
+	ms_buf_init(&code);
 	ms_buf_init(&why);
 	store_uidset_init(&uids);
 	if (uid) {
@@ -148,17 +217,28 @@ static void do_expunge(struct imap_session *s, const char *tag, struct imap_pars
 		imap_no(s, tag, "[READ-ONLY] Mailbox is read-only");
 		goto done;
 	}
+	if (imap_acl_need(s, tag, "e") < 0)
+		goto done;
 	if ((!uid || uids.n > 0) &&
-	    store_expunge(s->su, s->sel.id, uid ? &uids : NULL, NULL, NULL, NULL, &why) < 0) {
+	    store_expunge(s->sel.su, s->sel.id, uid ? &uids : NULL, NULL, NULL, &modseq,
+	                  &why) < 0) {
 		imap_no(s, tag, "EXPUNGE failed: %s", why.data);
 		goto done;
 	}
-	(void)imap_sync(s, true); /* the EXPUNGE responses */
-	imap_ok(s, tag, "%sEXPUNGE completed", uid ? "UID " : "");
+	if (s->condstore && modseq == 0)
+		(void)store_mailbox_highestmodseq(s->sel.su, s->sel.id, &modseq, &why);
+	/* RFC 7162: the tagged OK of EXPUNGE carries HIGHESTMODSEQ.
+	 * It was read before the sync below, so it covers nothing the
+	 * client has not been told about. */
+	if (s->condstore && modseq != 0)
+		ms_buf_printf(&code, "[HIGHESTMODSEQ %llu] ", (unsigned long long)modseq);
+	(void)imap_sync(s, true); /* the EXPUNGE (or VANISHED) responses */
+	imap_ok(s, tag, "%s%sEXPUNGE completed", code.data, uid ? "UID " : "");
 done:
 	store_uidset_deinit(&uids);
 	ms_buf_deinit(&set_text);
 	ms_buf_deinit(&why);
+	ms_buf_deinit(&code);
 }
 
 void imap_cmd_expunge(struct imap_session *s, const char *tag, struct imap_parser *ps)
@@ -192,6 +272,7 @@ static void do_copy(struct imap_session *s, const char *tag, struct imap_parser 
 	struct copy_ctx c;
 	uint32_t uidvalidity = 0;
 	const char *cmd = move ? "MOVE" : "COPY";
+	struct imap_mbox dst = {0};
 
 	ms_buf_init(&set_text);
 	ms_buf_init(&name);
@@ -214,8 +295,13 @@ static void do_copy(struct imap_session *s, const char *tag, struct imap_parser 
 		imap_no(s, tag, "[READ-ONLY] Mailbox is read-only");
 		goto done;
 	}
-	if (uids.n > 0 && store_copy(s->su, s->sel.id, &uids, s->su, name.data, move, &s->quota,
-	                             copied, &c, &uidvalidity, &why) < 0) {
+	/* RFC 4314 4 and RFC 6851 3.3: i on the target, t and e to move */
+	if ((move && imap_acl_need(s, tag, "te") < 0) ||
+	    imap_acl_target(s, tag, cmd, name.data, &dst) < 0)
+		goto done;
+	if (uids.n > 0 &&
+	    store_copy(s->sel.su, s->sel.id, &uids, dst.su, dst.name, move,
+	               dst.other ? NULL : &s->quota, copied, &c, &uidvalidity, &why) < 0) {
 		enum ms_error e = store_errcode(s->srv->base.store);
 		if (e == MS_E_NOMAILBOX)
 			imap_no(s, tag, "[TRYCREATE] Mailbox does not exist");
@@ -229,10 +315,18 @@ static void do_copy(struct imap_session *s, const char *tag, struct imap_parser 
 	store_uidset_format(&c.dst, &b);
 	if (move) {
 		/* RFC 6851: COPYUID in an untagged OK, then the EXPUNGEs */
+		uint64_t modseq = 0;
 		if (c.src.n > 0)
 			imap_printf(s, "* OK [COPYUID %u %s %s] Moved\r\n", uidvalidity, a.data,
 			            b.data);
+		if (s->condstore &&
+		    store_mailbox_highestmodseq(s->sel.su, s->sel.id, &modseq, &why) < 0)
+			modseq = 0;
 		(void)imap_sync(s, true);
+		/* RFC 6851 with CONDSTORE: the HIGHESTMODSEQ after the expunges. */
+		if (modseq != 0)
+			imap_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+			            (unsigned long long)modseq);
 		imap_ok(s, tag, "%sMOVE completed", uid ? "UID " : "");
 	} else if (c.src.n > 0) {
 		imap_ok(s, tag, "[COPYUID %u %s %s] %sCOPY completed", uidvalidity, a.data, b.data,
@@ -241,6 +335,7 @@ static void do_copy(struct imap_session *s, const char *tag, struct imap_parser 
 		imap_ok(s, tag, "%sCOPY completed", uid ? "UID " : "");
 	}
 done:
+	imap_mbox_close(&dst);
 	store_uidset_deinit(&uids);
 	store_uidset_deinit(&c.src);
 	store_uidset_deinit(&c.dst);

@@ -26,6 +26,9 @@
 
 static void on_conn(struct ms_conn *conn, enum ms_conn_event ev, void *ctx);
 
+/* Buffers above this size are freed once a command is done. */
+#define IMAP_TRIM_BYTES 16384
+
 void imap_write(struct imap_session *s, const void *data, size_t len)
 {
 	if (s->conn == NULL)
@@ -116,7 +119,7 @@ void imap_capabilities(const struct imap_session *s, struct ms_buf *b)
 {
 	ms_buf_puts(
 	    b, "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT QUOTA "
-	       "CHILDREN SPECIAL-USE");
+	       "CHILDREN SPECIAL-USE CONDSTORE QRESYNC ACL RIGHTS=texk");
 	if (s->state == IMAP_STATE_NOTAUTH || s->state == IMAP_STATE_WAIT) {
 		if (s->srv->base.tls != NULL && !s->tls)
 			ms_buf_puts(b, " STARTTLS");
@@ -179,11 +182,10 @@ void imap_session_free(struct imap_session *s)
 {
 	struct imap_server *srv = s->srv;
 
-	if (s->req != NULL)
-		ms_directory_cancel(s->req);
+	server_login_cancel(&s->req);
 	server_log_close(&srv->base, s->peer, s->userid, s->login_time, s->connect_time,
 	                 s->start_ms, s->bytes_in, s->bytes_out);
-	ms_timer_free(&s->idle_timer);
+	imap_notify_untrack(s);
 	imap_unselect(s);
 	store_user_close(&s->su);
 	if (s->quota_loaded)
@@ -252,6 +254,7 @@ static void dispatch(struct imap_session *s)
 	if (s->srv->base.conf != NULL && ms_conf_bool(s->srv->base.conf, MS_OPT_IMAP_LOGCOMMANDS))
 		ms_log_info("%s %s command %s", s->peer, s->userid ? s->userid : "-", c->name);
 	c->handler(s, tag.data, &ps);
+	imap_notify_track(s); /* the relay references this state needs */
 done:
 	ms_buf_deinit(&tag);
 	ms_buf_deinit(&name);
@@ -297,6 +300,20 @@ static bool ends_in_literal(const struct ms_buf *l, uint64_t *n, bool *plus)
 		return false;
 	*n = v;
 	return true;
+}
+
+/* After a large command (an APPEND literal) give its memory back: an
+ * idle session keeps only small buffers. */
+static void imap_session_trim(struct imap_session *s)
+{
+	if (s->cmd.cap > IMAP_TRIM_BYTES && s->literal_left == 0) {
+		ms_buf_deinit(&s->cmd);
+		ms_buf_init(&s->cmd);
+	}
+	if (s->line.cap > IMAP_TRIM_BYTES) {
+		ms_buf_deinit(&s->line);
+		ms_buf_init(&s->line);
+	}
 }
 
 static bool reading(const struct imap_session *s)
@@ -420,6 +437,7 @@ void imap_session_input(struct imap_session *s)
 			dispatch(s);
 		}
 		ms_buf_reset(&s->cmd);
+		imap_session_trim(s);
 	}
 }
 

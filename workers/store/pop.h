@@ -70,7 +70,7 @@ struct pop_session {
 	char *login;          /* the login being checked or logged in */
 	char *mech;           /* "plaintext" (USER/PASS) or "PLAIN" */
 	bool auth_plain_wait; /* AUTH PLAIN sent without an initial response */
-	struct ms_directory_request *req;
+	struct server_login *req;
 	/* TRANS */
 	char *userid; /* store user ID */
 	struct store_user *su;
@@ -137,7 +137,9 @@ void pop_session_quit(struct pop_session *s);
 bool pop_plaintext_ok(const struct pop_session *s);
 
 /* pop_cmd_auth.c */
-void pop_auth_begin(struct pop_session *s, const char *login, const char *password);
+/* authz: NULL, or the user a store administrator logs in for (the MMP) */
+void pop_auth_begin(struct pop_session *s, const char *authz, const char *login,
+                    const char *password);
 void pop_auth_plain_response(struct pop_session *s, const char *line);
 /* pop_cmd_mail.c */
 int pop_maildrop_open(struct pop_session *s, const char *userid, struct ms_buf *why);

@@ -91,17 +91,17 @@ void pop_cmd_pass(struct pop_session *s, int argc, char **argv)
 	s->user = NULL;
 	free(s->mech);
 	s->mech = ms_xstrdup("plaintext");
-	pop_auth_begin(s, user, argv[0]);
+	pop_auth_begin(s, NULL, user, argv[0]);
 	free(user);
 }
 
 void pop_auth_plain_response(struct pop_session *s, const char *line)
 {
 	struct ms_buf dec;
-	const char *authc = NULL, *pass = NULL;
+	const char *authz = NULL, *authc = NULL, *pass = NULL;
 
 	ms_buf_init(&dec);
-	switch (server_login_plain_decode(line, &dec, &authc, &pass)) {
+	switch (server_login_plain_decode(line, &dec, &authz, &authc, &pass)) {
 	case SERVER_LOGIN_PLAIN_CANCELLED:
 		pop_err(s, "Authentication cancelled");
 		break;
@@ -111,13 +111,10 @@ void pop_auth_plain_response(struct pop_session *s, const char *line)
 	case SERVER_LOGIN_PLAIN_MALFORMED:
 		pop_err(s, "Malformed PLAIN response");
 		break;
-	case SERVER_LOGIN_PLAIN_AUTHZ:
-		pop_err(s, "[AUTH] Authorization identity differs from authentication identity");
-		break;
 	case SERVER_LOGIN_PLAIN_OK:
 		free(s->mech);
 		s->mech = ms_xstrdup("PLAIN");
-		pop_auth_begin(s, authc, pass);
+		pop_auth_begin(s, authz, authc, pass);
 		break;
 	}
 	explicit_bzero(dec.data, dec.len);
@@ -196,15 +193,17 @@ static void auth_done(enum ms_error err, const struct ms_directory_user *user, c
 		pop_session_input(s); /* the commands pipelined behind the password */
 }
 
-void pop_auth_begin(struct pop_session *s, const char *login, const char *password)
+void pop_auth_begin(struct pop_session *s, const char *authz, const char *login,
+                    const char *password)
 {
-	struct ms_directory_request *req;
+	struct server_login *req;
 
 	free(s->login);
-	s->login = ms_xstrdup(login);
+	s->login = ms_xstrdup(authz != NULL ? authz : login);
 	s->state = POP_STATE_WAIT;
 	s->req = NULL;
-	req = server_login_start(&s->srv->base, "pop", login, password, s->client, auth_done, s);
+	req = server_login_start(&s->srv->base, "pop", authz, login, password, s->client,
+				 auth_done, s);
 	if (req != NULL && s->state == POP_STATE_WAIT)
 		s->req = req;
 }

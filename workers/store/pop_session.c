@@ -122,8 +122,7 @@ void pop_session_free(struct pop_session *s)
 {
 	struct pop_server *srv = s->srv;
 
-	if (s->req != NULL)
-		ms_directory_cancel(s->req);
+	server_login_cancel(&s->req);
 	server_log_close(&srv->base, s->peer, s->userid, s->login_time, s->connect_time,
 			 s->start_ms, s->bytes_in, s->bytes_out);
 	pop_maildrop_close(s);

@@ -25,6 +25,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -313,6 +314,29 @@ static void drop_privileges(const char *prog, const char *lockdir)
 	ms_buf_deinit(&why);
 }
 
+/*
+ * Every session holds a socket and its user's database (two descriptors:
+ * the file and its write-ahead log), so the soft RLIMIT_NOFILE goes up to
+ * the hard one; a limit too low for maxsessions is logged, as accept()
+ * would fail with EMFILE at that point.
+ */
+static void raise_nofile(const struct server *srv)
+{
+	long long want = ms_conf_int(srv->conf, srv->proto->opt_maxsessions) * 3 + 64;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && (long long)rl.rlim_cur < want)
+		ms_log_warning("RLIMIT_NOFILE is %llu: %s.maxsessions %lld needs about %lld "
+			       "descriptors per process", (unsigned long long)rl.rlim_cur,
+			       srv->proto->service, (want - 64) / 3, want);
+}
+
 static int listen_on(unsigned port)
 {
 	struct ms_buf why;
@@ -382,6 +406,7 @@ int server_run(struct server *srv, const struct server_proto *proto)
 	}
 	srv->idle_ms = idle_ms(proto, srv->conf);
 	srv->tls = make_tls(proto, srv->conf);
+	raise_nofile(srv);
 
 	port = (unsigned)ms_conf_int(srv->conf, proto->opt_port);
 	plain_fd = listen_on(port);
@@ -405,6 +430,8 @@ int server_run(struct server *srv, const struct server_proto *proto)
 		srv->ssl = ms_listener_new(srv->loop, ssl_fd, true, on_accept_ssl, srv);
 	for (size_t i = 0; i < srv->nkids; i++)
 		ms_child_watch(srv->loop, srv->kids[i], on_kid_exit, srv);
+	if (proto->setup != NULL)
+		proto->setup(srv);
 	srv->hup = ms_signal_new(srv->loop, SIGHUP, on_signal, srv);
 	srv->term = ms_signal_new(srv->loop, SIGTERM, on_signal, srv);
 	srv->intr = ms_signal_new(srv->loop, SIGINT, on_signal, srv);
@@ -425,6 +452,8 @@ int server_run(struct server *srv, const struct server_proto *proto)
 		ms_log_error("%s: the event loop failed", prog);
 
 	proto->free_sessions(srv);
+	if (proto->teardown != NULL)
+		proto->teardown(srv);
 	ms_listener_free(&srv->plain);
 	ms_listener_free(&srv->ssl);
 	ms_signal_free(&srv->hup);

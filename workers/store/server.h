@@ -52,6 +52,10 @@ struct server_proto {
 	void (*reload)(struct server *srv);
 	/* At exit: free every session. */
 	void (*free_sessions)(struct server *srv);
+	/* Once the loop exists, before the first session (may be NULL). */
+	void (*setup)(struct server *srv);
+	/* After free_sessions, before the loop is freed (may be NULL). */
+	void (*teardown)(struct server *srv);
 };
 
 /* The process: what every session shares. */

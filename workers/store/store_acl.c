@@ -304,6 +304,48 @@ out:
 	return rc;
 }
 
+int store_acl_check(struct store_user *u, const char *mailbox, const struct store_identity *who,
+		    unsigned need, unsigned *bits_r, struct ms_buf *why)
+{
+	struct store *s = u->store;
+	struct ms_buf missing;
+	unsigned bits = 0;
+
+	if (store_acl_rights(u, mailbox, who, &bits, why) < 0)
+		return -1;
+	if (bits_r != NULL)
+		*bits_r = bits;
+	if ((bits & need) == need)
+		return 0;
+	if ((bits & store_acl_bit('l')) == 0)
+		return store_fail(s, MS_E_NOMAILBOX, why, "no such mailbox");
+	ms_buf_init(&missing);
+	store_acl_format(need & ~bits, &missing);
+	store_fail(s, MS_E_NOPERM, why, "permission denied (right %s needed)", missing.data);
+	ms_buf_deinit(&missing);
+	return -1;
+}
+
+int store_acl_open_full(struct store *s, const char *full, struct store_user **u_r,
+			struct ms_buf *mailbox, struct ms_buf *why)
+{
+	struct ms_buf owner;
+	int rc = -1;
+
+	*u_r = NULL;
+	ms_buf_init(&owner);
+	if (store_name_parse_full(full, &owner, mailbox, why) < 0) {
+		store_fail(s, MS_E_NOMAILBOX, why, "no such mailbox");
+	} else if (store_user_open(s, owner.data, 0, NULL, u_r, why) < 0) {
+		if (store_errcode(s) == MS_E_NOUSER || store_errcode(s) == MS_E_SYNTAX)
+			store_fail(s, MS_E_NOMAILBOX, why, "no such mailbox");
+	} else {
+		rc = 0;
+	}
+	ms_buf_deinit(&owner);
+	return rc;
+}
+
 struct shared_ctx {
 	int (*cb)(void *ctx, const char *owner, uint32_t mailbox);
 	void *ctx;

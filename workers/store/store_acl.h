@@ -82,6 +82,26 @@ int store_acl_rights(struct store_user *u, const char *mailbox, const struct sto
 		     unsigned *bits_r, struct ms_buf *why);
 
 /*
+ * Check that who has every right of need on mailbox of owner u: 0 with
+ * the rights in *bits_r (may be NULL), or -1 with MS_E_NOMAILBOX when the
+ * mailbox does not exist or who lacks a right of need and also l (RFC
+ * 4314: a mailbox one cannot look up looks absent), MS_E_NOPERM when who
+ * may see it but lacks a right of need.
+ */
+int store_acl_check(struct store_user *u, const char *mailbox, const struct store_identity *who,
+		    unsigned need, unsigned *bits_r, struct ms_buf *why);
+
+/*
+ * Open the owner of an administrator's name ("user/<owner>[/<mailbox>]"):
+ * their handle in *u_r (the caller closes it) and the owner-relative
+ * mailbox name in mailbox.  -1 with MS_E_NOMAILBOX for a malformed name or
+ * an unknown owner (a client learns no more than from a missing mailbox),
+ * or the code of store_user_open.
+ */
+int store_acl_open_full(struct store *s, const char *full, struct store_user **u_r,
+			struct ms_buf *mailbox, struct ms_buf *why);
+
+/*
  * Other users' mailboxes who may look up (from the lookup index): owner
  * and mailbox number.  cb non-zero stops.  0 or -1.
  */

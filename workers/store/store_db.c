@@ -542,6 +542,16 @@ bool store_db_was_new(const struct store_db *db)
 	return db->was_new;
 }
 
+void store_db_release_memory(struct store_db *db)
+{
+	if (db == NULL || db->in_txn)
+		return;
+	for (size_t i = 0; i < db->nstmt; i++)
+		sqlite3_finalize(db->stmt[i].st);
+	db->nstmt = 0;
+	(void)sqlite3_db_release_memory(db->db);
+}
+
 sqlite3 *store_db_handle(struct store_db *db)
 {
 	return db->db;

@@ -86,6 +86,10 @@ int store_db_fail(struct store *s, struct store_db *db, int rc, struct ms_buf *w
 		  const char *what);
 
 sqlite3 *store_db_handle(struct store_db *db);
+/* Outside a transaction: finalise the cached statements (prepared again
+ * on next use) and give back the page cache's unused pages, for a handle
+ * that will sit idle (an IDLE session).  Never fails. */
+void store_db_release_memory(struct store_db *db);
 const char *store_db_path(const struct store_db *db);
 
 /*

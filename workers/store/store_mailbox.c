@@ -158,6 +158,24 @@ int store_mailbox_get_id(struct store_user *u, uint32_t id, struct store_mailbox
 	return get_any(u, NULL, id, info, why);
 }
 
+int store_mailbox_highestmodseq(struct store_user *u, uint32_t id, uint64_t *modseq_r,
+				struct ms_buf *why)
+{
+	struct store_mailbox_info info;
+	int rc;
+
+	if (store_user_begin(u, false, why) < 0)
+		return -1;
+	rc = get_info(u, NULL, id, false, &info, why);
+	store_user_rollback(u);
+	if (rc < 0)
+		return -1;
+	*modseq_r = info.highestmodseq;
+	store_mailbox_info_deinit(&info);
+	store_ok(u->store);
+	return 0;
+}
+
 int store_mailbox_new_uidvalidity(struct store_user *u, uint32_t *v_r, struct ms_buf *why)
 {
 	struct store *s = u->store;

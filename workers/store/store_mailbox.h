@@ -56,6 +56,13 @@ int store_mailbox_get_id(struct store_user *u, uint32_t id, struct store_mailbox
 			 struct ms_buf *why);
 
 /*
+ * The mailbox's HIGHESTMODSEQ (RFC 7162) without the message counts that
+ * store_mailbox_get_id computes.  0 or -1 (MS_E_NOMAILBOX).
+ */
+int store_mailbox_highestmodseq(struct store_user *u, uint32_t id, uint64_t *modseq_r,
+				struct ms_buf *why);
+
+/*
  * Every mailbox whose name matches the IMAP pattern (NULL: all), INBOX first,
  * then by name.  info is valid during the call only.  cb non-zero stops;
  * it runs inside the user's read transaction and must not call the store

@@ -28,6 +28,7 @@
 #ifndef MS_STORE_NOTIFY_H
 #define MS_STORE_NOTIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,5 +64,68 @@ int store_notify_decode(const unsigned char *buf, size_t len, struct store_notic
 
 /* Send n to the store's notification socket, if any; never fails. */
 void store_notify_send(struct store *s, const struct store_notice *n);
+
+/*
+ * Parse one line that stored's relay writes to a subscriber
+ * ("<KIND> <userid> <mailbox> <uid> <modseq> <changeseq>", docs/store.md
+ * "stored").  0, or -1 with why.
+ */
+int store_notify_parse_line(const char *line, struct store_notice *n, struct ms_buf *why);
+
+/*
+ * store_relay: the subscriber side of stored's relay, for a server process
+ * with many sessions (imapd).  One stream to data/run/stored.sock per
+ * process, subscribed to the users the process has references on
+ * ("+USERID" / "-USERID" lines, each acknowledged by stored).  When the
+ * stream breaks (stored restarts) it reconnects with a growing delay
+ * (STORE_RELAY_BACKOFF_MIN_MS doubling to STORE_RELAY_BACKOFF_MAX_MS) and
+ * subscribes every referenced user again.
+ *
+ * A user is "live" once stored has acknowledged the subscription on the
+ * current stream: from then on every change committed for that user is
+ * reported through the notice hook (unless stored says LOST).  Changes
+ * committed before that moment are not: the caller checks the user's
+ * change sequence when the live hook runs, and polls it for users that
+ * are not live.  The relay never blocks and never touches the store.
+ * Hooks run from the loop; none may free the relay.
+ */
+struct ms_loop;
+struct store_relay;
+
+#define STORE_RELAY_BACKOFF_MIN_MS 50
+#define STORE_RELAY_BACKOFF_MAX_MS 2000
+
+struct store_relay_hooks {
+	/* A change of a user with a reference. */
+	void (*notice)(void *ctx, const struct store_notice *n);
+	/* After the notices of one read (coalesce work there); may be NULL. */
+	void (*flush)(void *ctx);
+	/* userid became live; NULL: stored dropped notices (LOST), so every
+	 * user may have missed changes. */
+	void (*live)(void *ctx, const char *userid);
+	/* The stream is down (why: the reason), once per outage and once if
+	 * the first connection fails; no user is live until the
+	 * reconnection's acknowledgements. */
+	void (*down)(void *ctx, const char *why);
+	/* The stream is up again (first acknowledgement after a connect). */
+	void (*up)(void *ctx);
+	void *ctx;
+};
+
+/* A relay client connecting to path at once; never fails (a failed
+ * connect is retried).  Free with store_relay_free. */
+struct store_relay *store_relay_new(struct ms_loop *loop, const char *path,
+				    const struct store_relay_hooks *hooks);
+void store_relay_free(struct store_relay **r);
+/* Take or drop a reference on userid's subscription (the first reference
+ * subscribes, the last one unsubscribes).  userid must be a valid user ID. */
+void store_relay_ref(struct store_relay *r, const char *userid);
+void store_relay_unref(struct store_relay *r, const char *userid);
+/* Is userid's subscription acknowledged on the current stream? */
+bool store_relay_live(const struct store_relay *r, const char *userid);
+/* Is the stream up (connected and acknowledged at least once)? */
+bool store_relay_up(const struct store_relay *r);
+/* Users with a reference (for tests and logs). */
+size_t store_relay_users(const struct store_relay *r);
 
 #endif

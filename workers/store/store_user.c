@@ -106,6 +106,12 @@ void store_user_close(struct store_user **up)
 	*up = NULL;
 }
 
+void store_user_release_memory(struct store_user *u)
+{
+	if (u != NULL && u->txn == STORE_TXN_NONE)
+		store_db_release_memory(u->db);
+}
+
 const char *store_user_id(const struct store_user *u)
 {
 	return u->userid;

@@ -41,6 +41,9 @@ int store_user_open(struct store *s, const char *userid, unsigned flags, const c
 void store_user_close(struct store_user **u);
 
 const char *store_user_id(const struct store_user *u);
+/* The handle will sit idle: give back the memory its database connection
+ * can do without (store_db_release_memory).  Never fails. */
+void store_user_release_memory(struct store_user *u);
 const char *store_user_partition(const struct store_user *u);
 /* The directory of the user's database and that of their message files. */
 const char *store_user_dir(const struct store_user *u);

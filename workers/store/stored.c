@@ -9,9 +9,11 @@
  * data/run/stored.sock, logs its readiness line and tells the watcher
  * (ms_ctl_ready).  Then, on its one event loop:
  *
- *   - notifications: io.h watches no foreign descriptors and has no
- *     datagram support, so a short repeating timer (STORED_NOTIFY_MS)
- *     drains the non-blocking datagram socket with recv();
+ *   - notifications: io.h has no datagram support, but a connection
+ *     over the datagram socket reads one whole datagram per read (libevent
+ *     asks the socket for the size of the next datagram, FIONREAD, and
+ *     reads that much), so stored wakes for each datagram and parses the
+ *     input as a sequence of self-delimiting records (notify_input);
  *   - each notification is relayed as one line to every subscriber of its
  *     user (protocol in docs/store.md "stored");
  *   - maintenance: a repeating timer removes the files of messages
@@ -46,16 +48,24 @@
 
 #include "store.h"
 
-#define STORED_NOTIFY_MS 5            /* datagram poll period */
 #define STORED_MAINT_MS (3600 * 1000) /* maintenance period (MS_STORED_MAINT_MS overrides) */
 #define STORED_MAX_SUBS 4096
+#define STORED_SUB_MAX_OUTPUT 65536   /* unread bytes before a subscriber loses lines */
+
+/* A user ID in a subscriber's set (chained hash, FNV-1a). */
+struct sub_user {
+	struct sub_user *next;
+	char id[];
+};
 
 struct sub {
 	struct sub *next;
 	struct stored *d;
 	struct ms_conn *conn;
-	char userid[128]; /* "" until the client named a user */
-	bool gone;
+	char userid[128]; /* the one-user form: "" until the client named a user */
+	struct sub_user **set; /* SUB/UNSUB: the users of a server process */
+	size_t nbuckets, nusers;
+	bool lost; /* lines were dropped: say LOST when the stream drains */
 };
 
 struct stored {
@@ -63,10 +73,11 @@ struct stored {
 	struct ms_conf *conf;       /* reloaded on SIGHUP */
 	struct ms_conf *store_conf; /* the store's own snapshot */
 	struct store *store;
-	int notify_fd;
+	int notify_fd;               /* the bound socket; notify_conn reads a dup of it */
+	struct ms_conn *notify_conn;
 	char *notify_path, *sock_path;
 	struct ms_listener *listener;
-	struct ms_timer *notify_timer, *maint_timer;
+	struct ms_timer *maint_timer;
 	struct ms_signal *hup, *term, *intr;
 	struct sub *subs;
 	size_t nsubs;
@@ -207,6 +218,82 @@ static void maintenance(void *ctx)
 
 /* ---- subscribers ---- */
 
+static size_t user_hash(const char *id, size_t nbuckets)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619u;
+	return h & (nbuckets - 1);
+}
+
+static struct sub_user **set_find(const struct sub *s, const char *id)
+{
+	struct sub_user **pp;
+
+	if (s->set == NULL)
+		return NULL;
+	pp = &s->set[user_hash(id, s->nbuckets)];
+	while (*pp != NULL && strcmp((*pp)->id, id) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void set_grow(struct sub *s)
+{
+	size_t nb = s->nbuckets ? s->nbuckets * 2 : 16;
+	struct sub_user **set = ms_xcalloc(nb, sizeof(*set));
+
+	for (size_t i = 0; i < s->nbuckets; i++)
+		while (s->set[i] != NULL) {
+			struct sub_user *u = s->set[i];
+			size_t h = user_hash(u->id, nb);
+			s->set[i] = u->next;
+			u->next = set[h];
+			set[h] = u;
+		}
+	free(s->set);
+	s->set = set;
+	s->nbuckets = nb;
+}
+
+static void set_add(struct sub *s, const char *id)
+{
+	struct sub_user **pp;
+	size_t len = strlen(id);
+
+	if (s->nusers >= s->nbuckets)
+		set_grow(s);
+	pp = set_find(s, id);
+	if (*pp != NULL)
+		return;
+	*pp = ms_xcalloc(1, sizeof(**pp) + len + 1);
+	memcpy((*pp)->id, id, len + 1);
+	s->nusers++;
+}
+
+static void set_del(struct sub *s, const char *id)
+{
+	struct sub_user **pp = set_find(s, id), *u;
+
+	if (pp == NULL || *pp == NULL)
+		return;
+	u = *pp;
+	*pp = u->next;
+	free(u);
+	s->nusers--;
+}
+
+static bool sub_wants(const struct sub *s, const char *id)
+{
+	struct sub_user **pp;
+
+	if (strcmp(s->userid, id) == 0)
+		return true;
+	pp = set_find(s, id);
+	return pp != NULL && *pp != NULL;
+}
+
 static void sub_free(struct sub *s)
 {
 	struct stored *d = s->d;
@@ -218,6 +305,13 @@ static void sub_free(struct sub *s)
 		}
 	d->nsubs--;
 	ms_conn_free(&s->conn);
+	for (size_t i = 0; i < s->nbuckets; i++)
+		while (s->set[i] != NULL) {
+			struct sub_user *u = s->set[i];
+			s->set[i] = u->next;
+			free(u);
+		}
+	free(s->set);
 	free(s);
 }
 
@@ -233,6 +327,25 @@ static bool userid_ok(const char *u)
 	return true;
 }
 
+/* A command line (it holds a space, which no user ID does): HELLO 1,
+ * SUB <userid>, UNSUB <userid>. */
+static void sub_command(struct sub *s, const char *line)
+{
+	const char *arg = strchr(line, ' ') + 1;
+
+	if (strcmp(line, "HELLO 1") == 0) {
+		ms_conn_puts(s->conn, "OK HELLO 1\n");
+	} else if (strncmp(line, "SUB ", 4) == 0 && userid_ok(arg)) {
+		set_add(s, arg);
+		ms_conn_printf(s->conn, "OK SUB %s\n", arg);
+	} else if (strncmp(line, "UNSUB ", 6) == 0 && userid_ok(arg)) {
+		set_del(s, arg);
+		ms_conn_printf(s->conn, "OK UNSUB %s\n", arg);
+	} else {
+		ms_conn_puts(s->conn, "ERR bad command\n");
+	}
+}
+
 static void on_sub(struct ms_conn *conn, enum ms_conn_event ev, void *ctx)
 {
 	struct sub *s = ctx;
@@ -243,10 +356,18 @@ static void on_sub(struct ms_conn *conn, enum ms_conn_event ev, void *ctx)
 		sub_free(s);
 		return;
 	}
+	if (ev == MS_CONN_LOW_WATER && s->lost) {
+		ms_conn_puts(conn, "LOST\n");
+		s->lost = false;
+	}
 	if (ev != MS_CONN_DATA)
 		return;
 	ms_buf_init(&line);
 	while ((rc = ms_conn_read_line(conn, &line, 200)) != MS_AGAIN) {
+		if (rc == MS_OK && strchr(line.data, ' ') != NULL) {
+			sub_command(s, line.data);
+			continue;
+		}
 		if (rc != MS_OK || !userid_ok(line.data)) {
 			ms_conn_puts(conn, "ERR bad user id\n");
 			continue;
@@ -274,7 +395,8 @@ static void on_accept(int fd, const struct sockaddr *peer, socklen_t len, void *
 		abort();
 	s->d = d;
 	s->conn = ms_conn_new(d->loop, fd, on_sub, s);
-	ms_conn_set_max_input(s->conn, 4096);
+	ms_conn_set_max_input(s->conn, 64 * 1024);
+	ms_conn_set_low_water(s->conn, 4096);
 	s->next = d->subs;
 	d->subs = s;
 	d->nsubs++;
@@ -292,11 +414,18 @@ static const char *kind_name(int kind)
 static void relay(struct stored *d, const struct store_notice *n)
 {
 	for (struct sub *s = d->subs; s != NULL; s = s->next) {
-		if (strcmp(s->userid, n->userid) != 0)
+		if (!sub_wants(s, n->userid))
 			continue;
-		/* A subscriber that does not read loses notices, not memory. */
-		if (ms_conn_output_len(s->conn) > 65536)
+		/* A subscriber that does not read loses notices, not memory; it
+		 * is told (LOST) once it reads again, and polls what it missed. */
+		if (ms_conn_output_len(s->conn) > STORED_SUB_MAX_OUTPUT) {
+			s->lost = true;
 			continue;
+		}
+		if (s->lost) {
+			ms_conn_puts(s->conn, "LOST\n");
+			s->lost = false;
+		}
 		ms_conn_printf(s->conn, "%s %s %u %u %llu %llu\n", kind_name(n->kind), n->userid,
 			       (unsigned)n->mailbox, (unsigned)n->uid,
 			       (unsigned long long)n->modseq, (unsigned long long)n->changeseq);
@@ -304,30 +433,71 @@ static void relay(struct stored *d, const struct store_notice *n)
 	d->relayed++;
 }
 
-static void notify_tick(void *ctx)
+static void notify_watch(struct stored *d);
+
+/*
+ * The input is whole datagrams back to back (one per read): take each
+ * record by its own length (34 + the user ID length at bytes 32-33).  A
+ * record that does not decode, or a partial one, cannot be delimited
+ * reliably: the rest of the input is dropped, which loses at most what
+ * that one read brought.
+ */
+static void notify_input(struct stored *d)
 {
-	struct stored *d = ctx;
-	unsigned char buf[STORE_NOTIFY_MAX + 64];
+	unsigned char buf[STORE_NOTIFY_MAX];
 	struct store_notice n;
-	struct ms_buf why;
-	ssize_t len;
+	struct ms_buf why, rec;
+	size_t have, len;
 
 	ms_buf_init(&why);
-	for (int i = 0; i < 1000; i++) {
-		len = recv(d->notify_fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (len < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				ms_log_error("%s: %s", d->notify_path, strerror(errno));
+	ms_buf_init(&rec);
+	while ((have = ms_conn_peek(d->notify_conn, buf, 34)) > 0) {
+		len = have == 34 ? 34 + ((size_t)buf[32] << 8 | buf[33]) : 0;
+		ms_buf_reset(&why);
+		ms_buf_reset(&rec);
+		if (len < 35 || len > STORE_NOTIFY_MAX ||
+		    ms_conn_input_len(d->notify_conn) < len) {
+			ms_log_warning("%s: ignoring %zu bytes: not a notification", d->notify_path,
+				       ms_conn_input_len(d->notify_conn));
+			ms_conn_drain(d->notify_conn, ms_conn_input_len(d->notify_conn));
 			break;
 		}
-		ms_buf_reset(&why);
-		if (store_notify_decode(buf, (size_t)len, &n, &why) < 0) {
+		ms_conn_read(d->notify_conn, &rec, len);
+		if (store_notify_decode((const unsigned char *)rec.data, len, &n, &why) < 0) {
 			ms_log_warning("%s: ignoring a datagram: %s", d->notify_path, why.data);
 			continue;
 		}
 		relay(d, &n);
 	}
 	ms_buf_deinit(&why);
+	ms_buf_deinit(&rec);
+}
+
+static void on_notify(struct ms_conn *conn, enum ms_conn_event ev, void *ctx)
+{
+	struct stored *d = ctx;
+
+	(void)conn;
+	if (ev == MS_CONN_DATA) {
+		notify_input(d);
+		return;
+	}
+	if (ev == MS_CONN_EOF || ev == MS_CONN_ERROR) {
+		/* An empty datagram reads as end of input: watch the socket
+		 * again through a new descriptor. */
+		ms_conn_free(&d->notify_conn);
+		notify_watch(d);
+	}
+}
+
+static void notify_watch(struct stored *d)
+{
+	int fd = fcntl(d->notify_fd, F_DUPFD_CLOEXEC, 3);
+
+	if (fd < 0)
+		ms_fatal(MS_EXIT_OSERR, "stored: %s: dup: %s", d->notify_path, strerror(errno));
+	d->notify_conn = ms_conn_new(d->loop, fd, on_notify, d);
+	ms_conn_set_max_input(d->notify_conn, 1024 * 1024);
 }
 
 static int bind_notify(const char *path, struct ms_buf *why)
@@ -448,8 +618,7 @@ int main(int argc, char **argv)
 	if (d.loop == NULL)
 		ms_fatal(MS_EXIT_OSERR, "stored: %s", why.data);
 	d.listener = ms_listener_new(d.loop, lfd, true, on_accept, &d);
-	d.notify_timer = ms_timer_new(d.loop, notify_tick, &d);
-	ms_timer_start(d.notify_timer, STORED_NOTIFY_MS, true);
+	notify_watch(&d);
 	d.maint_timer = ms_timer_new(d.loop, maintenance, &d);
 	ms_timer_start(d.maint_timer, maint_ms(), true);
 	d.hup = ms_signal_new(d.loop, SIGHUP, on_signal, &d);
@@ -464,7 +633,7 @@ int main(int argc, char **argv)
 	while (d.subs != NULL)
 		sub_free(d.subs);
 	ms_listener_free(&d.listener);
-	ms_timer_free(&d.notify_timer);
+	ms_conn_free(&d.notify_conn);
 	ms_timer_free(&d.maint_timer);
 	ms_signal_free(&d.hup);
 	ms_signal_free(&d.term);
