@@ -103,6 +103,8 @@ const size_t mc_instance_defaults_count =
 const struct mc_client_port mc_client_ports[] = {
     /* webmail reaches the store's IMAP server */
     {MS_OPT_BASE_PROXYIMAPPORT, MS_OPT_IMAP_PORT, {NULL}},
+    /* the MMP reaches the store's POP server */
+    {MS_OPT_BASE_PROXYPOPPORT, MS_OPT_POP_PORT, {NULL}},
     /* alarms are submitted to this instance's SMTP_SUBMIT service */
     {MS_OPT_ALARM_NOTICEPORT, MS_OPT_DISPATCHER_SERVICE_TCP_PORTS, {SUBMIT}},
     /* webmail hands outgoing mail to this instance's SMTP service */
