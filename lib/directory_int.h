@@ -23,7 +23,7 @@ void ms_directory_lower(char *s);
 /*
  * A hash table of lookups and authentications with expiry times.  Keys
  * are chosen by the caller ("l:uid@domain", "a:address", "d:domain",
- * "p:DN"); values are a user or a domain (one reference held by the cache),
+ * "p:DN", "n:DN"); values are a user or a domain (one reference held by the cache),
  * a negative answer, or the salted digest of a password that worked.
  * Expired entries are dropped when met; past max entries the expired ones
  * go, then everything (a full cache is rare and clearing it is safe).
@@ -149,6 +149,7 @@ enum ms_directory_req_type {
 	MS_DIRECTORY_REQ_ADDRESS,
 	MS_DIRECTORY_REQ_DOMAIN,
 	MS_DIRECTORY_REQ_AUTH,
+	MS_DIRECTORY_REQ_DN,
 };
 
 enum ms_directory_step {
@@ -160,6 +161,7 @@ enum ms_directory_step {
 	MS_DIRECTORY_STEP_CATCHALL, /* address: @domain */
 	MS_DIRECTORY_STEP_ENTRY_DOMAIN, /* address: the domain of the entry found */
 	MS_DIRECTORY_STEP_BIND,         /* authentication: bind as the user */
+	MS_DIRECTORY_STEP_DN,           /* DN: the entry itself (group members) */
 };
 
 /* An entry copied out of libldap. */

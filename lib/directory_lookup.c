@@ -62,8 +62,9 @@ long long ms_directory_expiry(struct ms_directory *dir, unsigned ttl, bool negat
 
 static unsigned ttl_of(const struct ms_directory_request *r)
 {
-	return r->type == MS_DIRECTORY_REQ_ADDRESS ? r->dir->s.alias_cache_ttl
-	                                           : r->dir->s.auth_cache_ttl;
+	return r->type == MS_DIRECTORY_REQ_ADDRESS || r->type == MS_DIRECTORY_REQ_DN
+	           ? r->dir->s.alias_cache_ttl
+	           : r->dir->s.auth_cache_ttl;
 }
 
 static void cache_user(struct ms_directory_request *r, const struct ms_directory_user *u)
@@ -283,6 +284,10 @@ static void after_domain(struct ms_directory_request *r)
 		ms_buf_deinit(&f);
 		return;
 	}
+	case MS_DIRECTORY_REQ_DN:
+		ms_directory_finish(r, MS_E_INTERNAL, "DN request in step %d got a domain",
+		                    r->step);
+		return;
 	case MS_DIRECTORY_REQ_ADDRESS:
 		if (r->dom != NULL && strcmp(r->dom->name, r->domain) != 0) {
 			struct ms_buf a, f;
@@ -312,6 +317,7 @@ static void step_result(struct ms_directory_request *r, size_t n, struct ms_dire
 		    r->step == MS_DIRECTORY_STEP_DOMAIN || r->step == MS_DIRECTORY_STEP_ENTRY_DOMAIN
 		        ? "domain"
 		    : r->type == MS_DIRECTORY_REQ_ADDRESS ? "address"
+		    : r->type == MS_DIRECTORY_REQ_DN      ? "DN"
 		                                          : "login name";
 		ms_directory_finish(r, MS_E_CONFIG,
 		                    "several directory entries match the %s %s (one is %s)", what,
@@ -400,6 +406,20 @@ static void step_result(struct ms_directory_request *r, size_t n, struct ms_dire
 		}
 		cache_negative(dir, r->key, ttl_of(r));
 		ms_directory_finish(r, MS_E_NOUSER, "no entry has the address %s", r->address);
+		return;
+	case MS_DIRECTORY_STEP_DN:
+		if (e == NULL) {
+			cache_negative(dir, r->key, ttl_of(r));
+			ms_directory_finish(r, MS_E_NOUSER, "no mail user or group has the DN %s",
+			                    r->address);
+			return;
+		}
+		if (attr_first(e, "mail") != NULL) {
+			address_found(r, e, MS_DIRECTORY_MATCH_DN); /* its domain's status */
+			return;
+		}
+		finish_with_entry(r, e, MS_DIRECTORY_MATCH_DN);
+		ms_directory_entry_free(&e);
 		return;
 	default:
 		ms_directory_entry_free(&e);
@@ -658,5 +678,29 @@ struct ms_directory_request *ms_directory_domain_start(struct ms_directory *dir,
 	r->key = ms_xasprintf("d:%s", r->domain);
 	if (!from_cache(r))
 		need_domain(r, r->domain);
+	return ms_directory_started(r);
+}
+
+struct ms_directory_request *ms_directory_dn_start(struct ms_directory *dir, const char *dn,
+                                                   ms_directory_user_cb *cb, void *ctx)
+{
+	struct ms_directory_request *r = ms_directory_req_new(dir, MS_DIRECTORY_REQ_DN, ctx);
+	bool bad = dn == NULL || strchr(dn, '=') == NULL;
+
+	r->ucb = cb;
+	r->address = ms_xstrdup(dn != NULL ? dn : "");
+	for (const char *q = r->address; *q != '\0'; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f)
+			bad = true;
+	if (bad) {
+		ms_directory_finish(r, MS_E_SYNTAX, "'%s' is not a DN", r->address);
+		return ms_directory_started(r);
+	}
+	r->key = ms_xasprintf("n:%s", r->address);
+	ms_directory_lower(r->key);
+	if (!from_cache(r))
+		ms_directory_search_submit(
+		    r, MS_DIRECTORY_STEP_DN, r->address,
+		    "(|(objectClass=inetMailUser)(objectClass=inetMailGroup))", user_attrs);
 	return ms_directory_started(r);
 }

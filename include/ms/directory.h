@@ -150,6 +150,7 @@ enum ms_directory_match {
 	MS_DIRECTORY_MATCH_EQUIVALENT,   /* mailEquivalentAddress */
 	MS_DIRECTORY_MATCH_DOMAIN_ALIAS, /* local part in the canonical domain */
 	MS_DIRECTORY_MATCH_CATCHALL,     /* "@domain" alternate address */
+	MS_DIRECTORY_MATCH_DN,           /* by its DN (ms_directory_dn_start) */
 };
 
 /* Quotas: a number, or one of these. */
@@ -286,6 +287,16 @@ struct ms_directory_request *ms_directory_address_start(struct ms_directory *dir
                                                         ms_directory_user_cb *cb, void *ctx);
 struct ms_directory_request *ms_directory_domain_start(struct ms_directory *dir, const char *name,
                                                        ms_directory_domain_cb *cb, void *ctx);
+/*
+ * The mail user or group whose DN is dn (a group's member values): a
+ * search below dn for the two object classes, cached like addresses
+ * (mta.alias_entry_cache_timeout).  A DN that does not exist, or names
+ * no mail user or group, is MS_E_NOUSER; one with several mail entries
+ * below it (a domain's DN) is MS_E_CONFIG.  The entry's status includes
+ * its domain's (the domain of its mail attribute).
+ */
+struct ms_directory_request *ms_directory_dn_start(struct ms_directory *dir, const char *dn,
+                                                   ms_directory_user_cb *cb, void *ctx);
 struct ms_directory_request *
 ms_directory_authenticate_start(struct ms_directory *dir, const char *login, const char *password,
                                 const char *service, const char *client, ms_directory_user_cb *cb,

@@ -333,13 +333,19 @@ def test_mapping_loop_is_an_error_not_a_hang(instance, tmp_path):
 # ---- the other verbs --------------------------------------------------------------------
 
 def test_other_verbs_say_they_are_not_available(instance):
-    for verb in ("qm", "counters", "refresh", "restart", "purge", "stop"):
+    for verb in ("purge", "process", "find"):
         cp = imsimta(instance, verb, check=False)
         assert cp.returncode == 69, verb
         assert f"imsimta: {verb} is not available yet" in cp.stderr
     # the obsolete start commands warn and start nothing (002:2459)
-    cp = imsimta(instance, "start", "smtp", check=False)
-    assert cp.returncode == 1 and "is obsolete" in cp.stderr and "start-msg dispatcher" in cp.stderr
+    for verb in ("start", "stop", "restart"):
+        cp = imsimta(instance, verb, "smtp", check=False)
+        assert cp.returncode == 1 and "is obsolete" in cp.stderr, cp.stderr
+        assert f"imsimta {verb} dispatcher" in cp.stderr
+    cp = imsimta(instance, "restart", "frob", check=False)
+    assert cp.returncode == 64 and "unknown component" in cp.stderr
+    cp = imsimta(instance, "refresh", "dispatcher", "extra", check=False)
+    assert cp.returncode == 64 and "usage:" in cp.stderr
     cp = imsimta(instance, "frobnicate", check=False)
     assert cp.returncode == 64 and "unknown verb" in cp.stderr
     cp = imsimta(instance, "test", "-match", check=False)

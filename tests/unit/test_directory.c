@@ -15,6 +15,7 @@
  *   login NAME | address ADDR | domain NAME
  *   auth LOGIN PASSWORD [SERVICE [CLIENT]]
  *   async KIND ARG...        several requests at once through the loop API
+ *                            (KIND login, address, or dn: group members)
  *   cancel NAME              start a login lookup and cancel it
  *   stats | clear | tick SECONDS (fake clock) | bench N KIND ARG
  * Each answer is one line: "OK field=value ..." or "ERR MS_E_... reason".
@@ -491,6 +492,27 @@ static void test_unreachable(void)
 	CHECK_INT(ms_directory_user_by_login(dir, "joe@", &u, &why), MS_E_SYNTAX);
 	struct ms_directory_domain *d = NULL;
 	CHECK_INT(ms_directory_domain_by_name(dir, "", &d, &why), MS_E_SYNTAX);
+	/* A DN lookup (group members): not a DN at once, else temporary. */
+	struct got gd = {0};
+	CHECK(ms_directory_dn_start(dir, "joe", got_user, &gd) == NULL);
+	CHECK_INT(gd.calls, 1);
+	CHECK_INT(gd.err, MS_E_SYNTAX);
+	CHECK_CONTAINS(gd.why, "is not a DN");
+	memset(&gd, 0, sizeof(gd));
+	CHECK(ms_directory_dn_start(dir, "uid=a\nb,dc=example,dc=com", got_user, &gd) == NULL);
+	CHECK_INT(gd.err, MS_E_SYNTAX);
+	memset(&gd, 0, sizeof(gd));
+	struct ms_directory_request *rd =
+	    ms_directory_dn_start(dir, "uid=joe,dc=example,dc=com", got_user, &gd);
+	for (int i = 0; i < 100 && gd.calls == 0; i++) {
+		struct pollfd fds[4];
+		size_t n = ms_directory_pollfds(dir, fds, 4);
+		poll(fds, n, ms_directory_timeout_ms(dir));
+		ms_directory_process(dir);
+	}
+	CHECK_INT(gd.calls, 1);
+	CHECK_INT(gd.err, MS_E_TEMPFAIL);
+	(void)rd;
 
 	/* The asynchronous form, driven by hand as an event loop would. */
 	struct got g = {0};
@@ -548,9 +570,9 @@ static void print_list(const char *name, char **v)
 
 static const char *match_name(enum ms_directory_match m)
 {
-	static const char *const names[] = {"login",      "mail",        "alternate",
-	                                    "equivalent", "domainalias", "catchall"};
-	return (unsigned)m < 6 ? names[m] : "?";
+	static const char *const names[] = {"login",       "mail",     "alternate", "equivalent",
+	                                    "domainalias", "catchall", "dn"};
+	return (unsigned)m < 7 ? names[m] : "?";
 }
 
 static void print_user(const struct ms_directory_user *u)
@@ -622,6 +644,8 @@ static void run_async(struct driver *d, const char *kind, char **args, int n)
 		d->async_left++;
 		if (strcmp(kind, "login") == 0)
 			ms_directory_login_start(d->dir, args[i], async_user_cb, d);
+		else if (strcmp(kind, "dn") == 0)
+			ms_directory_dn_start(d->dir, args[i], async_user_cb, d);
 		else
 			ms_directory_address_start(d->dir, args[i], async_user_cb, d);
 	}

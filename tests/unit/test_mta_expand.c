@@ -173,8 +173,8 @@ static void test_users(void)
 	CHECK_STR(run(&d, &in, MTA_EXPAND_TEMP), "4.2.1 the recipient's mailbox is inactive");
 	u.status = MS_DIRECTORY_OVERQUOTA;
 	CHECK_CONTAINS(run(&d, &in, MTA_EXPAND_TEMP), "4.2.2");
-	u.status = MS_DIRECTORY_REMOVED;
-	CHECK_CONTAINS(run(&d, &in, MTA_EXPAND_PERM), "5.1.1");
+	u.status = MS_DIRECTORY_REMOVED; /* RFC 3463 X.1.6: moved, no forwarding address */
+	CHECK_STR(run(&d, &in, MTA_EXPAND_PERM), "5.1.6 the recipient's mailbox was removed");
 	u.status = MS_DIRECTORY_ACTIVE;
 
 	/* the front end: the mailbox goes to the LMTP channel by mailHost */

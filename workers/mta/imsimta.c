@@ -36,7 +36,6 @@ struct verb {
 
 static int verb_version(int argc, char **argv);
 static int verb_cnbuild(int argc, char **argv);
-static int verb_start(int argc, char **argv);
 
 static const struct verb verbs[] = {
     {"version", verb_version, "version", NULL},
@@ -49,17 +48,17 @@ static const struct verb verbs[] = {
      "[INPUT]",
      NULL},
     {"cnbuild", verb_cnbuild, "cnbuild", NULL},
-    {"start", verb_start, "start [COMPONENT]", NULL},
-    {"stop", NULL, "stop [COMPONENT]", "stop-msg"},
-    {"restart", NULL, "restart [dispatcher|job_controller]", "stop-msg and start-msg"},
-    {"refresh", NULL, "refresh [COMPONENT]", NULL},
-    {"qm", NULL, "qm [COMMAND]", NULL},
-    {"counters", NULL, "counters -show", NULL},
+    {"start", imsimta_start, "start [dispatcher|job_controller]", NULL},
+    {"stop", imsimta_stop, "stop [dispatcher|job_controller]", NULL},
+    {"restart", imsimta_restart, "restart [dispatcher|job_controller]", NULL},
+    {"refresh", imsimta_refresh, "refresh [dispatcher|job_controller]", NULL},
+    {"qm", imsimta_qm, "qm [list|summarize|delete|hold|release|requeue|counters ...]", NULL},
+    {"counters", imsimta_counters, "counters -show|-clear|-create [-channel=NAME]", NULL},
     {"purge", NULL, "purge", NULL},
     {"process", NULL, "process", NULL},
     {"qclean", NULL, "qclean", NULL},
     {"return", NULL, "return", NULL},
-    {"submit", NULL, "submit", NULL},
+    {"submit", imsimta_submit, "submit CHANNEL", NULL},
     {"find", NULL, "find", NULL},
     {"view", NULL, "view", NULL},
     {"chbuild", NULL, "chbuild", NULL},
@@ -140,28 +139,6 @@ static int verb_cnbuild(int argc, char **argv)
 }
 
 /* The start commands the dispatcher made obsolete (002:2457-2459). */
-static const char *const obsolete_start[] = {"smtp", "smtp_submit", NULL};
-
-static int verb_start(int argc, char **argv)
-{
-	if (argc == 2) {
-		for (const char *const *o = obsolete_start; *o != NULL; o++) {
-			if (strcmp(argv[1], *o) == 0) {
-				fprintf(stderr,
-				        IMSIMTA_PROG
-				        ": warning: `" IMSIMTA_PROG " start %s` is "
-				        "obsolete: the dispatcher starts the SMTP and LMTP "
-				        "servers; use `start-msg dispatcher`.  Nothing was "
-				        "started.\n",
-				        argv[1]);
-				return IMSIMTA_FAIL;
-			}
-		}
-	}
-	fprintf(stderr,
-	        IMSIMTA_PROG ": start is not available yet; start-msg starts the servers\n");
-	return IMSIMTA_UNAVAILABLE;
-}
 
 int main(int argc, char **argv)
 {

@@ -20,6 +20,17 @@ enum imsimta_exit {
 /* imsimta test -rewrite|-mapping ...; argv[0] is "test". */
 int imsimta_test(int argc, char **argv);
 
+/* imsimta qm ..., counters ..., submit CHANNEL (imsimta_qm.c); argv[0] is the verb. */
+int imsimta_qm(int argc, char **argv);
+int imsimta_counters(int argc, char **argv);
+int imsimta_submit(int argc, char **argv);
+
+/* imsimta start|stop|restart|refresh [COMPONENT] (imsimta_ctl.c). */
+int imsimta_start(int argc, char **argv);
+int imsimta_stop(int argc, char **argv);
+int imsimta_restart(int argc, char **argv);
+int imsimta_refresh(int argc, char **argv);
+
 /* Print the "(not compiled)" warning to stderr when the compiled form is stale. */
 void imsimta_warn_stale(void);
 

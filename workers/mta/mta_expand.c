@@ -312,7 +312,7 @@ enum mta_expand_status mta_expand_user(const struct mta_dopts *d, const struct m
 
 	switch (u->status) {
 	case MS_DIRECTORY_REMOVED:
-		return fail(o, MTA_EXPAND_PERM, "5.1.1", "the recipient's mailbox was removed");
+		return fail(o, MTA_EXPAND_PERM, "5.1.6", "the recipient's mailbox was removed");
 	case MS_DIRECTORY_INACTIVE:
 		return fail(o, MTA_EXPAND_TEMP, "4.2.1", "the recipient's mailbox is inactive");
 	case MS_DIRECTORY_OVERQUOTA:

@@ -1,13 +1,20 @@
 /*
  * mta_queue: the per-channel message queues on disk.
  *
+ * Built as libmtaqueue (meson: libmtaqueue_dep, workers/mta/meson.build);
+ * unit test tests/unit/test_mta_queue.c.
+ *
  * This header is the contract between the programs that enqueue (the SMTP
  * and SUBMIT server, the DSN generator, the reprocess channel) and the ones
  * that dequeue (the job controller and the channel programs it runs).
  *
- * Layout, below the queue root (mta.queue_dir, default data/queue/):
+ * Layout, below the queue root ($SERVERROOT/data/queue/, which every
+ * program opens with ms_instance_path("data/queue")):
  *
- *   .tmp/                      files being written; removed at the next open
+ *   .tmp/                      files being written (each under flock by its
+ *                              writer); mta_queue_open removes those whose
+ *                              writer died (unlocked and a minute old),
+ *                              never a live writer's
  *   CHANNEL/ZZ<id>.00          a copy of a message that was never tried
  *   CHANNEL/<id>.NN            a copy tried NN times (NN >= 1, two digits or
  *                              more), renamed from the ZZ file after the first
@@ -56,6 +63,11 @@
  * answer 250.  A crash before the return leaves at most files in .tmp/
  * (removed at the next open: the client saw no 250 and sends again); a crash
  * between two renames leaves some channels' copies, which is "at least once".
+ *
+ * A queue file's mtime equals its envelope's next time (every writer sets
+ * both), so a scan tells due files without reading them.  A crash between
+ * the rename and the unlink of mta_queue_rewrite can leave two files of one
+ * id; mta_queue_scan keeps the one with more attempts and removes the other.
  *
  * Dequeue: a channel program takes a file with mta_queue_lock (an flock on
  * the file, non-blocking, so two jobs never deliver one copy), delivers,
@@ -133,6 +145,22 @@ void mta_qenv_clear(struct mta_qenv *env);
 /* Append a recipient (strings are copied; orig and orcpt may be NULL). */
 void mta_qenv_add_rcpt(struct mta_qenv *env, const char *addr, const char *orig,
                        const char *orcpt, unsigned notify);
+/* A deep copy of src into dst (dst is overwritten, not cleared first). */
+void mta_qenv_copy(struct mta_qenv *dst, const struct mta_qenv *src);
+/* The envelope text (through the empty line) appended to out. */
+void mta_qenv_format(const struct mta_qenv *env, struct ms_buf *out);
+/*
+ * Parse envelope text (the "MSQ 1" line through the empty line; text after
+ * it is ignored).  0, or -1 with why (env is left cleared).
+ */
+int mta_qenv_parse(const char *text, size_t len, struct mta_qenv *env, struct ms_buf *why);
+
+/* xtext (RFC 3461 4): encode s onto out; decode returns NULL when malformed. */
+void mta_xtext_encode(struct ms_buf *out, const char *s);
+char *mta_xtext_decode(const char *s, size_t len);
+/* NOTIFY bits to and from "success,failure,delay" / "never" (-1: bad). */
+void mta_notify_format(struct ms_buf *out, unsigned notify);
+int mta_notify_parse(const char *s, size_t len, unsigned *notify_r);
 
 struct mta_queue;
 
@@ -180,6 +208,9 @@ struct mta_qentry {
 	char file[80];        /* file name inside the channel directory */
 	unsigned attempts;    /* from the name: 0 for ZZ files */
 	bool held;
+	time_t next;          /* earliest next try: the file's mtime (kept equal
+	                         to the envelope's next by every writer) */
+	uint64_t bytes;       /* size of the queue file */
 };
 
 /*
@@ -197,17 +228,26 @@ void mta_strv_free(char **v, size_t n);
 /*
  * Take one queue file for delivery: lock it (fails with 1 when another job
  * holds it), parse the envelope into env, and leave fd positioned at the
- * first byte of the message (*body_off is that offset).  0 on success,
- * 1 when busy or gone, -1 on error (an unparsable file is moved to .bad/).
+ * first byte of the message.  fd belongs to the lock (do not close it; it
+ * is closed by done/rewrite/release).  0 on success, 1 when busy or gone,
+ * -1 on error (an unparsable file is moved to .bad/ and why says so).
  */
 struct mta_qlock;
 int mta_queue_lock(struct mta_queue *q, const struct mta_qentry *e, struct mta_qlock **l_r,
                    struct mta_qenv *env, int *fd_r, struct ms_buf *why);
-/* Every recipient is finished: remove the file, release the lock. */
+/*
+ * Every recipient is finished: remove the file (and fsync its directory).
+ * The lock is released and *l set to NULL whatever the result; -1 with
+ * why when the removal could not be made durable.
+ */
 int mta_queue_done(struct mta_qlock **l, struct ms_buf *why);
 /*
  * Some recipients remain: env (with its reduced rcpts, attempts, next,
  * last_error, delay_notified) replaces the envelope; the body is kept.
+ * The new copy is written and fsynced beside the old one and renamed to
+ * ZZ<id>.00 (attempts 0) or <id>.NN, with mtime = env->next.  An env
+ * without recipients is mta_queue_done.  The lock is released either way;
+ * on failure (-1, why) the old file is left as it was.
  */
 int mta_queue_rewrite(struct mta_qlock **l, const struct mta_qenv *env, struct ms_buf *why);
 /* Nothing changed (for example the job was told to stop): just unlock. */
@@ -225,9 +265,10 @@ int mta_queue_peek(struct mta_queue *q, const struct mta_qentry *e, struct mta_q
                    struct ms_buf *why);
 
 /*
- * Tell the job controller that channel has new work (a datagram on
- * data/run/job_controller.sock; silently nothing when it is not running:
+ * Tell the job controller that channel has new work (a datagram "CHANNEL\n"
+ * on RUN_DIR/job_controller.sock; silently nothing when it is not running:
  * it rescans the queues on start and every job_controller.rescan seconds).
+ * Call it after mta_qmsg_commit, once per channel of the message.
  */
 void mta_queue_notify(const char *run_dir, const char *channel);
 
