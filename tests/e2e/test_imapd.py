@@ -610,6 +610,14 @@ def test_quota(imap):
     assert " NO " in raw(c, "GETQUOTA nosuchroot")[0]
     assert " NO " in raw(c, 'SETQUOTA "" (STORAGE 10)')[0]
     assert " NO " in raw(c, "GETQUOTAROOT Nope")[0]
+    # at store.quotawarn (90 %) or more, every SELECT carries an ALERT
+    status, untagged = raw(c, "SELECT INBOX")
+    assert " OK " in status and "* OK [ALERT] Your mailbox is at 100% of its quota" in untagged
+    assert "qua: quota warning: 100% used" in imap.imapd.log_text()
+    c.logout()
+    c = login(imap, "kim")
+    status, untagged = raw(c, "SELECT INBOX")
+    assert not any("[ALERT]" in u for u in untagged), untagged
     c.logout()
 
 

@@ -207,6 +207,8 @@ IMAP_HANDLER(imap_cmd_getquota);
 IMAP_HANDLER(imap_cmd_setquota);
 /* The user's quota limits from the directory values (MS_DIRECTORY_QUOTA_UNSET: default). */
 void imap_quota_load(struct imap_session *s, long long quota, long long msg_quota);
+/* SELECT/EXAMINE: "* OK [ALERT]" when the user is at store.quotawarn % or more. */
+void imap_quota_alert(struct imap_session *s);
 
 /*
  * imap_cmd_acl.c: ACL commands (RFC 4314, with the RFC 2086 letters c and

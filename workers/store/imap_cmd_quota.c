@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include <ms/buf.h>
+#include <ms/conf.h>
 #include <ms/errors.h>
 #include <ms/log.h>
 
@@ -39,6 +40,46 @@ void imap_quota_load(struct imap_session *s, long long quota, long long msg_quot
 	}
 	s->quota_loaded = true;
 	ms_buf_deinit(&why);
+}
+
+/* The larger of the two usages of a root in percent of its limits, or -1. */
+static long long percent_used(const struct store_quota_root *r, uint64_t bytes, uint64_t msgs)
+{
+	long long p = -1;
+
+	if (r->storage > 0)
+		p = (long long)((long double)bytes * 100 / (long double)r->storage);
+	if (r->messages > 0) {
+		long long m = (long long)((long double)msgs * 100 / (long double)r->messages);
+		if (m > p)
+			p = m;
+	}
+	return p;
+}
+
+void imap_quota_alert(struct imap_session *s)
+{
+	long long warn = ms_conf_int(s->srv->base.conf, MS_OPT_STORE_QUOTAWARN), p;
+	uint64_t bytes = 0, msgs = 0;
+	struct ms_buf why;
+
+	if (!s->quota_loaded || s->su == NULL || s->quota.n == 0 || warn <= 0)
+		return;
+	ms_buf_init(&why);
+	if (store_quota_usage(s->su, &s->quota, 0, &bytes, &msgs, &why) < 0) {
+		ms_buf_deinit(&why);
+		return;
+	}
+	ms_buf_deinit(&why);
+	p = percent_used(&s->quota.roots[0], bytes, msgs);
+	if (p < warn)
+		return;
+	/* Seed: clients that show ALERTs are warned at every SELECT, and the
+	 * IMAP log says so. */
+	imap_printf(s, "* OK [ALERT] Your mailbox is at %lld%% of its quota\r\n", p);
+	ms_log_notice("%s %s: quota warning: %lld%% used (%llu bytes, %llu messages; warn at %lld%%)",
+	              s->peer, s->userid, p, (unsigned long long)bytes, (unsigned long long)msgs,
+	              warn);
 }
 
 /* "* QUOTA root (STORAGE used limit MESSAGE used limit)"; -1 on failure. */

@@ -267,6 +267,7 @@ static void select_or_examine(struct imap_session *s, const char *tag, struct im
 	s->selected = true;
 	s->state = IMAP_STATE_SELECTED;
 	select_responses(s, &info, &l, recent, examine);
+	imap_quota_alert(s);
 	/* RFC 7162 3.2.5: a UIDVALIDITY that changed means "start again". */
 	if (q.given && q.uidvalidity == info.uidvalidity && imap_qresync_report(s, &q, &why) < 0)
 		ms_log_error("%s %s: QRESYNC %s: %s", s->peer, s->userid, s->sel.name, why.data);
