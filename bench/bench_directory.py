@@ -21,47 +21,12 @@ The issue gives no figure to reach; the cold/warm ratio shows what the
 cache saves.  slapd and ldap-local are stopped by PID at the end.
 """
 import os
-import pathlib
-import random
-import re
-import select
-import shutil
-import signal
 import subprocess
-import sys
-import tempfile
-import time
 
-BUILD = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "build").resolve()
+from benchlib import BUILD, COMMADMIN, INIT_CONFIG, LDAP_LOCAL, Instance, die, ready_to_run
+
 ROUNDS = int(os.environ.get("MS_BENCH_ROUNDS", "3"))
-INIT_CONFIG = BUILD / "msconfig" / "init-config"
-LDAP_LOCAL = BUILD / "msconfig" / "ldap-local"
-COMMADMIN = BUILD / "msconfig" / "commadmin"
 DRIVER = BUILD / "tests" / "unit" / "test_directory"
-
-
-def run(env, prog, *args):
-    cp = subprocess.run([str(prog), *args], env=env, capture_output=True, text=True,
-                        timeout=60)
-    if cp.returncode != 0:
-        sys.exit(f"bench_directory: {prog.name} {' '.join(args)} exited {cp.returncode}\n"
-                 f"{cp.stdout}{cp.stderr}")
-    return cp
-
-
-def read_line(proc, timeout, what):
-    fd = proc.stdout.fileno()
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while b"\n" not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            sys.exit(f"bench_directory: timed out waiting for {what}")
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            sys.exit(f"bench_directory: end of output waiting for {what}")
-        buf += chunk
-    return buf.decode().split("\n", 1)[0]
 
 
 class Driver:
@@ -71,7 +36,7 @@ class Driver:
                                   stderr=subprocess.DEVNULL, bufsize=1)
         first = self.p.stdout.readline().strip()
         if first != "READY":
-            sys.exit(f"bench_directory: driver said {first!r}")
+            die(f"driver said {first!r}")
 
     def cmd(self, line):
         self.p.stdin.write(line + "\n")
@@ -82,7 +47,7 @@ class Driver:
         ans = self.cmd(f"bench {n} {what}")
         f = dict(t.split("=", 1) for t in ans.split()[1:] if "=" in t)
         if not ans.startswith("OK") or f.get("ok") != f.get("count"):
-            sys.exit(f"bench_directory: bench {what}: {ans}")
+            die(f"bench {what}: {ans}")
         return float(f["persecond"])
 
     def close(self):
@@ -90,40 +55,15 @@ class Driver:
         self.p.wait(timeout=10)
 
 
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
-
-
 def main():
-    for p in (INIT_CONFIG, LDAP_LOCAL, COMMADMIN, DRIVER):
-        if not p.exists():
-            sys.exit(f"bench_directory: {p} is not built")
-    if not pathlib.Path("/usr/sbin/slapd").exists():
-        print("bench_directory: /usr/sbin/slapd is not installed; nothing measured")
+    if not ready_to_run(INIT_CONFIG, LDAP_LOCAL, COMMADMIN, DRIVER):
         return
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-directory-"))
-    root = tmp / "instance"
-    offset = random.randint(10000, 15000)
-    env = dict(os.environ, MS_DATADIR=str(BUILD / "schema"), SERVERROOT=str(root))
-    server = None
-    pidfile = root / "data" / "run" / "ldap.pid"
-    try:
-        run(env, INIT_CONFIG, "-y", "--hostname", "mail.example.com", "--domain",
-            "example.com", "--postmaster", "postmaster@example.com",
-            "--ldap-bind-password", "Bench-Dir-Secret-1", "--port-offset", str(offset),
-            "--local-directory")
-        server = subprocess.Popen([str(LDAP_LOCAL), "run"], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL)
-        line = read_line(server, 30, "ldap-local's readiness line")
-        if not line.startswith("ldap-local: ready on"):
-            sys.exit(f"bench_directory: ldap-local said {line!r}")
-        run(env, COMMADMIN, "user", "create", "-l", "joe", "-d", "example.com", "-W",
-            "Joe-Pass-1", "-H", "store1.example.com",
-            "-A", "+mailAlternateAddress:js@example.com")
+    with Instance("bench-directory-", "Bench-Dir-Secret-1") as inst:
+        env = inst.env
+        inst.create()
+        inst.run(COMMADMIN, "user", "create", "-l", "joe", "-d", "example.com", "-W",
+                 "Joe-Pass-1", "-H", "store1.example.com",
+                 "-A", "+mailAlternateAddress:js@example.com")
 
         cold = Driver(env, "--ttl", "0", "--alias-ttl", "0", "--negative-ttl", "0")
         warm = Driver(env)
@@ -144,22 +84,6 @@ def main():
         for name, _, n, what in cases:
             print(f"{name:28} {best[name]:>10.0f}   (bench {n} {what}; best of {ROUNDS})")
         print(f"{'warm/cold lookup ratio':28} {best['lookups/s, warm cache'] / best['lookups/s, cold cache']:>10.1f}")
-    finally:
-        if server is not None and server.poll() is None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-        try:
-            pid = int(pidfile.read_text().split()[0])
-            if alive(pid) and re.search(r"slapd", open(f"/proc/{pid}/comm").read()):
-                os.kill(pid, signal.SIGKILL)
-        except (OSError, ValueError, IndexError):
-            pass
-        if os.environ.get("MS_BENCH_KEEP") != "1":
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -32,17 +32,15 @@ when something did not work.  Everything it started is stopped by PID.
 import asyncio
 import os
 import pathlib
-import random
 import re
 import resource
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 
-BUILD = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "build").resolve()
+from benchlib import COMMADMIN, DELIVER, IMAPD, INIT_CONFIG, LDAP_LOCAL, MSCONFIG, STORED
+from benchlib import Instance, ready_to_run
+
 SESSIONS = int(os.environ.get("MS_BENCH_SESSIONS", "10000"))
 USERS = int(os.environ.get("MS_BENCH_USERS", "50"))
 PROCS = int(os.environ.get("MS_BENCH_PROCS", "4"))
@@ -51,28 +49,9 @@ PROCS = int(os.environ.get("MS_BENCH_PROCS", "4"))
 STAGE = os.environ.get("MS_BENCH_STAGE", "idle")
 PASSWORD = "Bench-Idle-1"
 GOAL = 1 << 30
-INIT_CONFIG = BUILD / "msconfig" / "init-config"
-LDAP_LOCAL = BUILD / "msconfig" / "ldap-local"
-COMMADMIN = BUILD / "msconfig" / "commadmin"
-MSCONFIG = BUILD / "msconfig" / "msconfig"
-IMAPD = BUILD / "workers" / "store" / "imapd"
-DELIVER = BUILD / "workers" / "store" / "deliver"
-STORED = BUILD / "workers" / "store" / "stored"
 # descriptors per session in imapd: the socket, the user's database and
 # its write-ahead log; and one in this client
 FDS_PER_SESSION = 4
-
-
-def die(msg):
-    sys.exit(f"bench_imap_idle: {msg}")
-
-
-def run(env, prog, *args, input=None):
-    cp = subprocess.run([str(prog), *args], env=env, capture_output=True, text=True,
-                        input=input, timeout=120)
-    if cp.returncode != 0:
-        die(f"{prog.name} {' '.join(args)} exited {cp.returncode}\n{cp.stdout}{cp.stderr}")
-    return cp
 
 
 def raise_nofile(want):
@@ -117,14 +96,6 @@ def rss(pids):
         except OSError:
             pass
     return total
-
-
-def wait_log(path, text, proc, what, timeout=30):
-    deadline = time.monotonic() + timeout
-    while not (path.exists() and text in path.read_text(errors="replace")):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            die(f"{what} did not become ready")
-        time.sleep(0.05)
 
 
 class Session:
@@ -257,72 +228,27 @@ async def bench(port, env, root):
 
 
 def main():
-    for p in (INIT_CONFIG, LDAP_LOCAL, COMMADMIN, IMAPD, DELIVER, MSCONFIG, STORED):
-        if not p.exists():
-            die(f"{p} is not built")
-    if not pathlib.Path("/usr/sbin/slapd").exists():
-        print("bench_imap_idle: /usr/sbin/slapd is not installed; nothing measured")
+    if not ready_to_run(INIT_CONFIG, LDAP_LOCAL, COMMADMIN, IMAPD, DELIVER, MSCONFIG, STORED):
         return
     limit = raise_nofile(SESSIONS * FDS_PER_SESSION + 1000)
     if limit < SESSIONS + 200:
         print(f"note: RLIMIT_NOFILE {limit}: the client cannot hold {SESSIONS} sockets")
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-idle-"))
-    root = tmp / "instance"
-    offset = random.randint(5000, 15000)
-    env = dict(os.environ, MS_DATADIR=str(BUILD / "schema"), SERVERROOT=str(root))
-    procs = []
-    pidfile = root / "data" / "run" / "ldap.pid"
-    try:
-        run(env, INIT_CONFIG, "-y", "--hostname", "mail.example.com", "--domain",
-            "example.com", "--postmaster", "postmaster@example.com",
-            "--ldap-bind-password", "Bench-Idle-Secret-1", "--port-offset", str(offset),
-            "--local-directory")
-        server = subprocess.Popen([str(LDAP_LOCAL), "run"], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL)
-        procs.append(server)
-        line = server.stdout.readline().decode()
-        if not line.startswith("ldap-local: ready on"):
-            die(f"ldap-local said {line!r}")
-        port = 143 + offset
+    with Instance("bench-idle-", "Bench-Idle-Secret-1", offsets=(5000, 15000)) as inst:
+        inst.create()
+        port = 143 + inst.offset
         per_proc = SESSIONS // PROCS + 1000
-        for name, value in (("imap.port", str(port)), ("imap.numprocesses", str(PROCS)),
-                            ("imap.maxsessions", str(per_proc)),
-                            ("imap.plaintextmincipher", "-1")):
-            run(env, MSCONFIG, "set", name, value)
+        inst.set(("imap.port", str(port)), ("imap.numprocesses", str(PROCS)),
+                 ("imap.maxsessions", str(per_proc)), ("imap.plaintextmincipher", "-1"))
+        inst.users(USERS, PASSWORD)
         for i in range(USERS):
-            run(env, COMMADMIN, "user", "create", "-l", f"user{i}", "-d", "example.com",
-                "-W", PASSWORD, "-F", "User", "-L", str(i))
-            run(env, DELIVER, f"user{i}", input="Subject: first\n\nhello\n")
-        stored = subprocess.Popen([str(STORED)], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        procs.append(stored)
-        wait_log(root / "data" / "log" / "store", "ready (pid", stored, "stored")
-        imapd = subprocess.Popen([str(IMAPD)], env=env, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.DEVNULL)
-        procs.append(imapd)
-        wait_log(root / "data" / "log" / "imap", "ready on port", imapd, "imapd")
+            inst.run(DELIVER, f"user{i}", input="Subject: first\n\nhello\n")
+        inst.start(STORED, log="store", ready="ready (pid", timeout=30)
+        inst.start(IMAPD, log="imap", ready="ready on port", timeout=30)
         print(f"IDLE memory benchmark: {SESSIONS} sessions, {USERS} users, "
               f"imap.numprocesses {PROCS}, RLIMIT_NOFILE {limit}", flush=True)
-        n = asyncio.run(bench(port, env, root))
+        n = asyncio.run(bench(port, inst.env, inst.root))
         if n == 0:
             sys.exit(1)
-    finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        try:
-            pid = int(pidfile.read_text().split()[0])
-            if re.search(r"slapd", open(f"/proc/{pid}/comm").read()):
-                os.kill(pid, signal.SIGKILL)
-        except (OSError, ValueError, IndexError):
-            pass
-        if os.environ.get("MS_BENCH_KEEP") != "1":
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -29,103 +29,26 @@ A missed goal is printed but does not make the program fail; it exits 1
 when something did not work.  Everything it started is stopped by PID.
 """
 import imaplib
-import multiprocessing
 import os
-import pathlib
 import random
-import re
-import select
-import shutil
-import signal
 import socket
 import ssl
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 
-BUILD = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "build").resolve()
+from benchlib import COMMADMIN, IMAPD, INIT_CONFIG, LDAP_LOCAL, MMP, MSCONFIG
+from benchlib import Instance, clients_rate, message, ok, ready_to_run, rss_kib
+
 SECONDS = float(os.environ.get("MS_BENCH_SECONDS", "5"))
 CLIENTS = int(os.environ.get("MS_BENCH_CLIENTS", "10"))
 IDLE_SESSIONS = int(os.environ.get("MS_BENCH_IDLE_SESSIONS", "400"))
 USERS = 10
 PASSWORD = "Bench-Mmp-1"
-INIT_CONFIG = BUILD / "msconfig" / "init-config"
-LDAP_LOCAL = BUILD / "msconfig" / "ldap-local"
-COMMADMIN = BUILD / "msconfig" / "commadmin"
-MSCONFIG = BUILD / "msconfig" / "msconfig"
-IMAPD = BUILD / "workers" / "store" / "imapd"
-MMP = BUILD / "workers" / "mmp" / "mmp"
-
-
-def run(env, prog, *args, input=None):
-    cp = subprocess.run([str(prog), *args], env=env, capture_output=True, text=True,
-                        input=input, timeout=120)
-    if cp.returncode != 0:
-        sys.exit(f"bench_mmp: {prog.name} {' '.join(args)} exited {cp.returncode}\n"
-                 f"{cp.stdout}{cp.stderr}")
-    return cp
-
-
-def read_line(proc, timeout, what):
-    fd = proc.stdout.fileno()
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while b"\n" not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            sys.exit(f"bench_mmp: timed out waiting for {what}")
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            sys.exit(f"bench_mmp: end of output waiting for {what}")
-        buf += chunk
-    return buf.decode().split("\n", 1)[0]
-
-
-def start_server(env, prog, log, ready):
-    p = subprocess.Popen([str(prog)], env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while not (log.exists() and ready in log.read_text(errors="replace")):
-        if p.poll() is not None or time.monotonic() > deadline:
-            sys.exit(f"bench_mmp: {prog.name} did not become ready")
-        time.sleep(0.02)
-    return p
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for ln in f:
-            if ln.startswith("VmRSS:"):
-                return int(ln.split()[1])
-    return 0
 
 
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat", "rb") as f:
         fields = f.read().rsplit(b")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def message(n, size=2000):
-    return (f"Message-ID: <{n}@bench.test>\r\nSubject: bench message {n}\r\n"
-            f"From: Ann <ann@example.com>\r\nTo: joe@example.com\r\n"
-            f"Date: Mon, 30 Nov 2026 07:00:00 +0000\r\n\r\n"
-            + ("lorem ipsum dolor sit amet " * 3 + "\r\n") * (size // 83)).encode()
-
-
-def ok(res, what):
-    if res[0] != "OK":
-        raise RuntimeError(f"{what}: {res}")
 
 
 def connect(port, user):
@@ -157,38 +80,6 @@ def client_loop(port, idx, start_at, stop_at, counts, errors):
         c.logout()
     except Exception as e:  # reported by the parent
         errors.append(f"client {idx}: {e!r}")
-
-
-def worker_proc(port, idxs, start_at, stop_at, q):
-    counts = {}
-    errors = []
-    threads = [threading.Thread(target=client_loop,
-                                args=(port, i, start_at, stop_at, counts, errors))
-               for i in idxs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    q.put((sum(counts.values()), errors))
-
-
-def ops_per_second(port):
-    procs = min(CLIENTS, 4)
-    groups = [list(range(p, CLIENTS, procs)) for p in range(procs)]
-    q = multiprocessing.Queue()
-    start_at = time.time() + 1.0  # sessions log in during the first second, not counted
-    stop_at = start_at + SECONDS
-    ps = [multiprocessing.Process(target=worker_proc, args=(port, g, start_at, stop_at, q))
-          for g in groups]
-    for p in ps:
-        p.start()
-    results = [q.get(timeout=SECONDS + 120) for _ in ps]
-    for p in ps:
-        p.join(timeout=30)
-    errors = [e for _, es in results for e in es]
-    if errors:
-        sys.exit("bench_mmp: " + "\n".join(errors[:5]))
-    return sum(n for n, _ in results) / SECONDS
 
 
 def prepare(port):
@@ -224,56 +115,33 @@ def idle_memory(mmp_pid, port, cafile=None):
 
 
 def main():
-    for p in (INIT_CONFIG, LDAP_LOCAL, COMMADMIN, IMAPD, MMP, MSCONFIG):
-        if not p.exists():
-            sys.exit(f"bench_mmp: {p} is not built")
-    if not pathlib.Path("/usr/sbin/slapd").exists():
-        print("bench_mmp: /usr/sbin/slapd is not installed; nothing measured")
+    if not ready_to_run(INIT_CONFIG, LDAP_LOCAL, COMMADMIN, IMAPD, MMP, MSCONFIG):
         return
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-mmp-"))
-    root = tmp / "instance"
-    offset = random.randint(10000, 15000)
-    env = dict(os.environ, MS_DATADIR=str(BUILD / "schema"), SERVERROOT=str(root))
-    server = imapd = mmp = None
-    pidfile = root / "data" / "run" / "ldap.pid"
-    try:
-        run(env, INIT_CONFIG, "-y", "--hostname", "mail.example.com", "--domain",
-            "example.com", "--postmaster", "postmaster@example.com",
-            "--ldap-bind-password", "Bench-Mmp-Secret-1", "--port-offset", str(offset),
-            "--local-directory")
-        server = subprocess.Popen([str(LDAP_LOCAL), "run"], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL)
-        line = read_line(server, 30, "ldap-local's readiness line")
-        if not line.startswith("ldap-local: ready on"):
-            sys.exit(f"bench_mmp: ldap-local said {line!r}")
-        cert, key = tmp / "cert.pem", tmp / "key.pem"
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                        "-keyout", str(key), "-out", str(cert)],
-                       check=True, capture_output=True, timeout=60)
+    with Instance("bench-mmp-", "Bench-Mmp-Secret-1") as inst:
+        inst.create()
+        cert, key = inst.cert()
+        offset = inst.offset
         direct, proxy, proxy_ssl = 143 + offset, 20143 + offset % 1000, 21993 + offset % 1000
-        for name, value in (("imap.port", str(direct)), ("imap.plaintextmincipher", "-1"),
-                            ("store.admins", "admin"),
-                            ("base.sslcertfile", str(cert)), ("base.sslkeyfile", str(key)),
-                            ("imapproxy.tcp_listen:imapproxy1.tcp_ports", str(proxy)),
-                            ("imapproxy.tcp_listen:imapproxy1.ssl_ports", str(proxy_ssl)),
-                            ("popproxy.tcp_listen:popproxy1.tcp_ports", "0"),
-                            ("imapproxy.connlimits", ":100000"),
-                            ("proxy:store.storehostlist", "127.0.0.1"),
-                            ("proxy:store.imapport", str(direct))):
-            run(env, MSCONFIG, "set", name, value)
-        for i in range(USERS):
-            run(env, COMMADMIN, "user", "create", "-l", f"user{i}", "-d", "example.com",
-                "-W", PASSWORD, "-F", "User", "-L", str(i), "-H", "store")
-        imapd = start_server(env, IMAPD, root / "data" / "log" / "imap", "ready on port")
-        mmp = start_server(env, MMP, root / "data" / "log" / "mmp", " ready on ")
+        inst.set(("imap.port", str(direct)), ("imap.plaintextmincipher", "-1"),
+                 ("store.admins", "admin"),
+                 ("base.sslcertfile", str(cert)), ("base.sslkeyfile", str(key)),
+                 ("imapproxy.tcp_listen:imapproxy1.tcp_ports", str(proxy)),
+                 ("imapproxy.tcp_listen:imapproxy1.ssl_ports", str(proxy_ssl)),
+                 ("popproxy.tcp_listen:popproxy1.tcp_ports", "0"),
+                 ("imapproxy.connlimits", ":100000"),
+                 ("proxy:store.storehostlist", "127.0.0.1"),
+                 ("proxy:store.imapport", str(direct)))
+        inst.users(USERS, PASSWORD, "-H", "store")
+        imapd = inst.start(IMAPD, log="imap", ready="ready on port")
+        mmp = inst.start(MMP, log="mmp", ready=" ready on ")
         prepare(direct)
         rates = {"direct": 0.0, "mmp": 0.0}
         cpu = {"mmp": 0.0, "imapd": 0.0}
         for _ in range(2):
-            rates["direct"] = max(rates["direct"], ops_per_second(direct))
+            rates["direct"] = max(rates["direct"],
+                                  clients_rate(client_loop, direct, CLIENTS, SECONDS))
             m0, i0 = cpu_seconds(mmp.pid), cpu_seconds(imapd.pid)
-            rate = ops_per_second(proxy)
+            rate = clients_rate(client_loop, proxy, CLIENTS, SECONDS)
             cpu["mmp"] += cpu_seconds(mmp.pid) - m0
             cpu["imapd"] += cpu_seconds(imapd.pid) - i0
             rates["mmp"] = max(rates["mmp"], rate)
@@ -289,23 +157,6 @@ def main():
         tls = idle_memory(mmp.pid, proxy_ssl, cafile=str(cert))
         print(f"MMP memory per idle proxied session: {plain:.1f} KiB clear text, "
               f"{tls:.1f} KiB with TLS to the client ({IDLE_SESSIONS} sessions, VmRSS growth)")
-    finally:
-        for p in (mmp, imapd, server):
-            if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        try:
-            pid = int(pidfile.read_text().split()[0])
-            if alive(pid) and re.search(r"slapd", open(f"/proc/{pid}/comm").read()):
-                os.kill(pid, signal.SIGKILL)
-        except (OSError, ValueError, IndexError):
-            pass
-        if os.environ.get("MS_BENCH_KEEP") != "1":
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

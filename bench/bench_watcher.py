@@ -37,11 +37,10 @@ import sys
 import tempfile
 import time
 
-BUILD = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "build").resolve()
+from benchlib import BUILD, INIT_CONFIG, MSCONFIG, alive
+
 RUNS = int(os.environ.get("MS_BENCH_RUNS", "10"))
 WATCHER = BUILD / "workers" / "watcher"
-MSCONFIG = BUILD / "msconfig" / "msconfig"
-INIT_CONFIG = BUILD / "msconfig" / "init-config"
 TESTSVC = BUILD / "tests" / "ms_testsvc"
 
 
@@ -63,14 +62,6 @@ def wait(cond, timeout, what):
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.002)
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
 
 
 def ping(port):

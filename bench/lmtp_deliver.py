@@ -21,61 +21,17 @@ everything it started is stopped by PID.  Put TMPDIR on the kind of disk
 the store uses: every delivery fsyncs.
 """
 import os
-import pathlib
-import random
-import re
-import select
-import shutil
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
-import threading
 import time
 
-BUILD = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "build").resolve()
+from benchlib import COMMADMIN, INIT_CONFIG, LDAP_LOCAL, LMTP
+from benchlib import Instance, die, percentile, ready_to_run, threads
+
 SECONDS = float(os.environ.get("MS_BENCH_SECONDS", "10"))
 CLIENTS = int(os.environ.get("MS_BENCH_CLIENTS", "10"))
 SIZE = int(os.environ.get("MS_BENCH_SIZE", "5120"))
 USERS = CLIENTS
 PASSWORD = "Bench-Lmtp-1"
-INIT_CONFIG = BUILD / "msconfig" / "init-config"
-LDAP_LOCAL = BUILD / "msconfig" / "ldap-local"
-COMMADMIN = BUILD / "msconfig" / "commadmin"
-LMTP = BUILD / "workers" / "mta" / "tcp_lmtp_server"
-
-
-def run(env, prog, *args):
-    cp = subprocess.run([str(prog), *args], env=env, capture_output=True, text=True,
-                        timeout=120)
-    if cp.returncode != 0:
-        sys.exit(f"lmtp_deliver: {prog.name} {' '.join(args)} exited {cp.returncode}\n"
-                 f"{cp.stdout}{cp.stderr}")
-    return cp
-
-
-def read_line(proc, timeout, what):
-    fd = proc.stdout.fileno()
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while b"\n" not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            sys.exit(f"lmtp_deliver: timed out waiting for {what}")
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            sys.exit(f"lmtp_deliver: end of output waiting for {what}")
-        buf += chunk
-    return buf.decode().split("\n", 1)[0]
-
-
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
 
 
 def message(idx, n):
@@ -137,79 +93,31 @@ def measure(port):
     counts, lat, errors = {}, [], []
     start_at = time.time() + 0.5
     stop_at = start_at + SECONDS
-    ts = [threading.Thread(target=client, args=(port, i, start_at, stop_at, counts, lat, errors))
-          for i in range(CLIENTS)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    threads(client, [(port, i, start_at, stop_at, counts, lat, errors) for i in range(CLIENTS)])
     if errors:
-        sys.exit("lmtp_deliver: " + "\n".join(errors[:5]))
+        die("\n".join(errors[:5]))
     lat.sort()
     return sum(counts.values()), lat
 
 
 def main():
-    for p in (INIT_CONFIG, LDAP_LOCAL, COMMADMIN, LMTP):
-        if not p.exists():
-            sys.exit(f"lmtp_deliver: {p} is not built")
-    if not pathlib.Path("/usr/sbin/slapd").exists():
-        print("lmtp_deliver: /usr/sbin/slapd is not installed; nothing measured")
+    if not ready_to_run(INIT_CONFIG, LDAP_LOCAL, COMMADMIN, LMTP):
         return
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-lmtp-"))
-    root = tmp / "instance"
-    offset = random.randint(10000, 15000)
-    port = 225 + offset
-    env = dict(os.environ, MS_DATADIR=str(BUILD / "schema"), SERVERROOT=str(root))
-    server = lmtp = None
-    pidfile = root / "data" / "run" / "ldap.pid"
-    try:
-        run(env, INIT_CONFIG, "-y", "--hostname", "mail.example.com", "--domain",
-            "example.com", "--postmaster", "postmaster@example.com",
-            "--ldap-bind-password", "Bench-Lmtp-Secret-1", "--port-offset", str(offset),
-            "--local-directory")
-        server = subprocess.Popen([str(LDAP_LOCAL), "run"], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL)
-        line = read_line(server, 30, "ldap-local's readiness line")
-        if not line.startswith("ldap-local: ready on"):
-            sys.exit(f"lmtp_deliver: ldap-local said {line!r}")
-        for i in range(USERS):
-            run(env, COMMADMIN, "user", "create", "-l", f"user{i}", "-d", "example.com",
-                "-W", PASSWORD, "-F", "User", "-L", str(i))
-        log = root / "data" / "log" / "tcp_lmtp_server.log"
-        lmtp = subprocess.Popen([str(LMTP), "--listen", f"127.0.0.1:{port}"], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while not (log.exists() and " ready on port " in log.read_text(errors="replace")):
-            if lmtp.poll() is not None or time.monotonic() > deadline:
-                sys.exit("lmtp_deliver: tcp_lmtp_server did not become ready")
-            time.sleep(0.02)
+    with Instance("bench-lmtp-", "Bench-Lmtp-Secret-1") as inst:
+        port = 225 + inst.offset
+        inst.create()
+        inst.users(USERS, PASSWORD)
+        inst.start(LMTP, "--listen", f"127.0.0.1:{port}", log="tcp_lmtp_server.log",
+                   ready=" ready on port ")
         n, lat = measure(port)
         if not lat:
-            sys.exit("lmtp_deliver: nothing was delivered")
+            die("nothing was delivered")
         print(f"LMTP messages/s delivered, {CLIENTS} clients, {SIZE // 1024} KB: "
               f"{n / SECONDS:.0f} ({n} messages in {SECONDS:.0f} s, one server process, "
               "each copy fsynced before its 250)")
-        p50 = lat[len(lat) // 2] * 1000
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        p50 = percentile(lat, 50) * 1000
+        p99 = percentile(lat, 99) * 1000
         print(f"LMTP delivery latency (final '.' to 250): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
-    finally:
-        for p in (lmtp, server):
-            if p is not None and p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        try:
-            pid = int(pidfile.read_text().split()[0])
-            if alive(pid) and re.search(r"slapd", open(f"/proc/{pid}/comm").read()):
-                os.kill(pid, signal.SIGKILL)
-        except (OSError, ValueError, IndexError):
-            pass
-        if os.environ.get("MS_BENCH_KEEP") != "1":
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

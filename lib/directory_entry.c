@@ -154,6 +154,7 @@ void ms_directory_user_unref(struct ms_directory_user **up)
 	strv_free(u->members);
 	strv_free(u->rfc822_members);
 	free(u->errors_to);
+	strv_free(u->acl_groups);
 	free(u);
 }
 
@@ -305,6 +306,7 @@ int ms_directory_user_from_attrs(const char *dn, const struct ms_directory_attr 
 	u->members = all_dup(attrs, n, "member", false);
 	u->rfc822_members = all_dup(attrs, n, "mgrpRFC822MailMember", false);
 	u->errors_to = first_dup(attrs, n, "mgrpErrorsTo");
+	u->acl_groups = all_dup(attrs, n, "aclGroupAddr", false);
 	if (domain != NULL)
 		u->domain = ms_xstrdup(domain->name);
 	else

@@ -42,6 +42,7 @@ static const char *const user_attrs[] = {
     "member",
     "mgrpRFC822MailMember",
     "mgrpErrorsTo",
+    "aclGroupAddr",
     NULL,
 };
 

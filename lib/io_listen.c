@@ -217,3 +217,25 @@ void ms_listener_free(struct ms_listener **l)
 	free(*l);
 	*l = NULL;
 }
+
+/* ---- addresses ---- */
+
+unsigned ms_sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t addr_size)
+{
+	char a[INET6_ADDRSTRLEN] = "unknown";
+	unsigned port = 0;
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
+		port = ntohs(sin->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
+		port = ntohs(sin6->sin6_port);
+	}
+	if (strncmp(a, "::ffff:", 7) == 0 && strchr(a + 7, ':') == NULL)
+		memmove(a, a + 7, strlen(a + 7) + 1); /* IPv4-mapped */
+	snprintf(addr, addr_size, "%s", a);
+	return port;
+}

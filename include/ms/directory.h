@@ -187,6 +187,7 @@ struct ms_directory_user {
 	char **members;                      /* groups: member DNs */
 	char **rfc822_members;               /* groups: mgrpRFC822MailMember */
 	char *errors_to;                     /* groups: mgrpErrorsTo */
+	char **acl_groups;                   /* aclGroupAddr: group=ADDR ACL identifiers */
 	int refs_;                           /* private */
 };
 
@@ -318,6 +319,21 @@ int ms_directory_timeout_ms(const struct ms_directory *dir);
 void ms_directory_process(struct ms_directory *dir);
 /* Requests still pending. */
 size_t ms_directory_pending(const struct ms_directory *dir);
+
+/*
+ * The directory driven from a server's loop (lib/directory_poller.c).
+ * io.h watches no foreign descriptors, so a poller calls
+ * ms_directory_process() from a repeating 2 ms timer while the directory
+ * has requests pending, and stops the timer when none are left.  A
+ * server calls ms_directory_poller_kick() after each *_start (a no-op
+ * while the timer runs).  The poller borrows loop and dir, which must
+ * outlive it; ms_directory_poller_free accepts NULL and sets *p to NULL.
+ */
+struct ms_loop;
+struct ms_directory_poller;
+struct ms_directory_poller *ms_directory_poller_new(struct ms_loop *loop, struct ms_directory *dir);
+void ms_directory_poller_kick(struct ms_directory_poller *p);
+void ms_directory_poller_free(struct ms_directory_poller **p);
 
 /* ---- blocking requests (tools, helper processes, tests) ---- */
 

@@ -136,6 +136,14 @@ int ms_listen_tcp(const char *addr, unsigned port, int backlog, bool reuseport, 
  * answers there (EADDRINUSE).  0 and fd_r, or -1 with why.
  */
 int ms_listen_unix(const char *path, mode_t mode, int backlog, int *fd_r, struct ms_buf *why);
+/*
+ * The numeric address of ss ("192.0.2.7", "2001:db8::1"; an IPv4-mapped
+ * IPv6 address as IPv4; "unknown" for any other family, AF_UNSPEC
+ * included) into addr, truncated to addr_size.  Returns the port, 0 when
+ * unknown.  Never fails.
+ */
+struct sockaddr_storage;
+unsigned ms_sockaddr_text(const struct sockaddr_storage *ss, char *addr, size_t addr_size);
 
 struct ms_listener;
 /*

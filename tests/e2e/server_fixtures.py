@@ -1,4 +1,4 @@
-"""Running the store family's servers (imapd, popd) attached to a test.
+"""Running servers (imapd, popd, tcp_lmtp_server, mmp) attached to a test.
 
 A server runs the way the watcher runs it: in the foreground, with the
 instance's environment; start() waits for its readiness line in its log
@@ -16,10 +16,19 @@ from conftest import BUILD, DOMAIN, wait_until
 from ldap_fixtures import create_ldap_instance, make_cert
 
 
-class StoreServer:
-    def __init__(self, inst, program, logname, env=None):
+class AttachedServer:
+    """program (a path) with args, attached to the test; its readiness is
+    one more line holding ready in data/log/logname.  env: variables added
+    to the instance's.  clean_stderr: stop() also fails on a sanitizer
+    report in its standard error."""
+
+    def __init__(self, inst, program, logname, ready="ready on port", args=(), env=None,
+                 clean_stderr=False):
         self.inst = inst
-        self.program = BUILD / "workers" / "store" / program
+        self.program = program
+        self.args = [str(a) for a in args]
+        self.ready = ready
+        self.clean_stderr = clean_stderr
         self.extra_env = dict(env or {})
         self.log = inst.root / "data" / "log" / logname
         self.proc = None
@@ -28,13 +37,13 @@ class StoreServer:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def start(self):
-        before = self.log_text().count("ready on port")
+        before = self.log_text().count(self.ready)
         env = dict(self.inst.env)  # as it is now: the test may have changed it
         env.update(self.extra_env)
-        self.proc = subprocess.Popen([str(self.program)], env=env,
+        self.proc = subprocess.Popen([str(self.program), *self.args], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      text=True)
-        wait_until(lambda: self.log_text().count("ready on port") > before
+        wait_until(lambda: self.log_text().count(self.ready) > before
                    or self.proc.poll() is not None,
                    timeout=15, what=f"{self.program.name}'s readiness line")
         assert self.proc.poll() is None, self.proc.stderr.read()
@@ -49,6 +58,9 @@ class StoreServer:
                 self.proc.wait()
             # SIGTERM with no session open: a clean exit (and, under ASan, no report)
             assert self.proc.returncode == 0, self.proc.stderr.read()
+            if self.clean_stderr:
+                err = self.proc.stderr.read()
+                assert "runtime error" not in err and "Sanitizer" not in err, err
         self.proc = None
 
     def kill(self):
@@ -57,6 +69,13 @@ class StoreServer:
         if self.proc is not None:
             self.proc.wait(timeout=10)
             self.proc = None
+
+
+class StoreServer(AttachedServer):
+    """A server of the store family (imapd, popd, ...) by program name."""
+
+    def __init__(self, inst, program, logname, env=None):
+        super().__init__(inst, BUILD / "workers" / "store" / program, logname, env=env)
 
 
 def mail_instance(root, service, plain, ssl_port, users, password, last_name, settings=()):

@@ -6,14 +6,12 @@ the client.  ava owns the folders; bob and cat reach them under the other
 users' namespace "Shared Folders/User/ava/..." when ava grants them rights
 (docs/store.md, "Access control and shared folders").
 """
-import imaplib
 import re
-import ssl
 
 import pytest
 
 from conftest import DOMAIN
-from server_fixtures import StoreServer, mail_instance
+from imap_fixtures import imapd_instance, login, raw
 from test_store_tools import MBOXUTIL, tool
 
 PASSWORD = "Acl-Pass-1"
@@ -27,43 +25,9 @@ def msg(n):
 
 @pytest.fixture(scope="module")
 def imap(tmp_path_factory):
-    root = tmp_path_factory.mktemp("imapacl")
-    inst = None
-    d = None
-    try:
-        inst = mail_instance(root, "imap", 143, 993, ("ava", "bob", "cat"), PASSWORD, "Acl")
-        d = StoreServer(inst, "imapd", "imap")
-        d.start()
-        inst.imapd = d
+    with imapd_instance(tmp_path_factory.mktemp("imapacl"), ("ava", "bob", "cat"), PASSWORD,
+                        "Acl") as inst:
         yield inst
-    finally:
-        if d is not None:
-            d.stop()
-        if inst is not None:
-            inst.teardown()
-
-
-def tls_context(inst):
-    return ssl.create_default_context(cafile=inst.cafile)
-
-
-def login(inst, user):
-    c = imaplib.IMAP4("127.0.0.1", inst.port_plain, timeout=10)
-    c.starttls(ssl_context=tls_context(inst))
-    assert c.login(user, PASSWORD)[0] == "OK"
-    return c
-
-
-def raw(c, line):
-    """Send one command line; return (tagged status line, untagged lines)."""
-    tag = c._new_tag().decode()
-    c.send(f"{tag} {line}\r\n".encode())
-    untagged = []
-    while True:
-        ln = c.readline().decode()
-        if ln.startswith(tag + " "):
-            return ln.rstrip("\r\n")[len(tag) + 1:], untagged
-        untagged.append(ln.rstrip("\r\n"))
 
 
 def ok(c, line):
@@ -325,8 +289,7 @@ def test_shared_folder_over_tls_port(imap):
     c.create("Secure")
     append(c, "Secure", 1)
     ok(c, "SETACL Secure cat lr")
-    k = imaplib.IMAP4_SSL("127.0.0.1", imap.port_ssl, ssl_context=tls_context(imap), timeout=10)
-    assert k.login("cat", PASSWORD)[0] == "OK"
+    k = login(imap, "cat", mode="ssl")
     assert ok(k, f"MYRIGHTS {shared('Secure')}") == [f"* MYRIGHTS {shared('Secure')} lr"]
     typ, data = k.select(shared("Secure"), readonly=True)
     assert typ == "OK" and data == [b"1"]

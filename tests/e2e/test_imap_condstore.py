@@ -8,13 +8,11 @@ which sends one line and returns the tagged line and the untagged ones.
 Each test works on its own user, so the tests do not see each other's
 changes.
 """
-import imaplib
 import re
-import ssl
 
 import pytest
 
-from server_fixtures import StoreServer, mail_instance
+from imap_fixtures import imapd_instance, login, raw
 from test_store_tools import deliver
 
 PASSWORD = "Cond-Pass-1"
@@ -28,40 +26,8 @@ def msg(n):
 
 @pytest.fixture(scope="module")
 def imap(tmp_path_factory):
-    root = tmp_path_factory.mktemp("condstore")
-    inst = None
-    d = None
-    try:
-        inst = mail_instance(root, "imap", 143, 993, USERS, PASSWORD, "Cond")
-        d = StoreServer(inst, "imapd", "imap")
-        d.start()
-        inst.imapd = d
+    with imapd_instance(tmp_path_factory.mktemp("condstore"), USERS, PASSWORD, "Cond") as inst:
         yield inst
-    finally:
-        if d is not None:
-            d.stop()
-        if inst is not None:
-            inst.teardown()
-
-
-def login(inst, user):
-    c = imaplib.IMAP4("127.0.0.1", inst.port_plain, timeout=10)
-    c.starttls(ssl_context=ssl.create_default_context(cafile=inst.cafile))
-    assert c.login(user, PASSWORD)[0] == "OK"
-    return c
-
-
-def raw(c, line):
-    """Send one command line; return (tagged status line, untagged lines)."""
-    tag = c._new_tag().decode()
-    c.send(f"{tag} {line}\r\n".encode())
-    untagged = []
-    while True:
-        ln = c.readline().decode()
-        assert ln, "connection closed"
-        if ln.startswith(tag + " "):
-            return ln[len(tag) + 1:].rstrip("\r\n"), untagged
-        untagged.append(ln.rstrip("\r\n"))
 
 
 def ok(c, line):

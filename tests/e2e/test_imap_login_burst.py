@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from server_fixtures import StoreServer, mail_instance
+from imap_fixtures import imapd_instance
 
 PASSWORD = "Burst-Pass-1"
 USERS = [f"b{i}" for i in range(10)]
@@ -20,19 +20,8 @@ USERS = [f"b{i}" for i in range(10)]
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("burst")
-    inst = None
-    d = None
-    try:
-        inst = mail_instance(root, "imap", 143, 993, USERS, PASSWORD, "Burst")
-        d = StoreServer(inst, "imapd", "imap")
-        d.start()
+    with imapd_instance(tmp_path_factory.mktemp("burst"), USERS, PASSWORD, "Burst") as inst:
         yield inst
-    finally:
-        if d is not None:
-            d.stop()
-        if inst is not None:
-            inst.teardown()
 
 
 def test_hundred_simultaneous_logins(server):

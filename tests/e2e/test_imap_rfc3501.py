@@ -12,11 +12,10 @@ variants, the sequence-set grammar and the error responses.
 """
 import imaplib
 import re
-import ssl
 
 import pytest
 
-from server_fixtures import StoreServer, mail_instance
+from imap_fixtures import connect, imapd_instance, login as imap_login, raw_tagged as raw
 from test_store_tools import deliver
 
 PASSWORD = "Rfc-Pass-1"
@@ -25,20 +24,9 @@ USERS = ("ada", "bea", "cy", "dot", "eve", "fay", "gus", "hal", "ida", "jo", "ka
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rfc3501")
-    inst = None
-    d = None
-    try:
-        users = tuple(f"{u}{t}" for u in USERS for t in ("p", "s"))
-        inst = mail_instance(root, "imap", 143, 993, users, PASSWORD, "Rfc")
-        d = StoreServer(inst, "imapd", "imap")
-        d.start()
+    users = tuple(f"{u}{t}" for u in USERS for t in ("p", "s"))
+    with imapd_instance(tmp_path_factory.mktemp("rfc3501"), users, PASSWORD, "Rfc") as inst:
         yield inst
-    finally:
-        if d is not None:
-            d.stop()
-        if inst is not None:
-            inst.teardown()
 
 
 @pytest.fixture(params=["starttls", "ssl"])
@@ -50,31 +38,8 @@ def user_for(base, mode):
     return base + ("p" if mode == "starttls" else "s")
 
 
-def connect(inst, mode):
-    ctx = ssl.create_default_context(cafile=inst.cafile)
-    if mode == "ssl":
-        return imaplib.IMAP4_SSL("127.0.0.1", inst.port_ssl, ssl_context=ctx, timeout=10)
-    c = imaplib.IMAP4("127.0.0.1", inst.port_plain, timeout=10)
-    c.starttls(ssl_context=ctx)
-    return c
-
-
 def login(inst, mode, base):
-    c = connect(inst, mode)
-    assert c.login(user_for(base, mode), PASSWORD)[0] == "OK"
-    return c
-
-
-def raw(c, line):
-    """One raw command: (tagged line, untagged lines)."""
-    tag = c._new_tag().decode()
-    c.send(f"{tag} {line}\r\n".encode())
-    untagged = []
-    while True:
-        ln = c.readline().decode()
-        if ln.startswith(tag + " "):
-            return ln.rstrip("\r\n"), untagged
-        untagged.append(ln.rstrip("\r\n"))
+    return imap_login(inst, user_for(base, mode), mode)
 
 
 def status_of(tagged):

@@ -10,12 +10,12 @@ import base64
 import imaplib
 import re
 import signal
-import ssl
 
 import pytest
 
 from conftest import DOMAIN, wait_until
-from server_fixtures import StoreServer, mail_instance
+from imap_fixtures import connect as imap_connect, imapd_instance, login as imap_login
+from imap_fixtures import raw_tagged as raw, tls_context
 from test_store_tools import deliver
 
 PASSWORD = "Imap-Pass-1"
@@ -27,55 +27,21 @@ def msg(n, subject=None):
             f"Date: Mon, 30 Nov 2026 07:00:00 +0000\n\nline one of {n}\nline two\n")
 
 
-def Imapd(inst):
-    return StoreServer(inst, "imapd", "imap")
-
-
 @pytest.fixture(scope="module")
 def imap(tmp_path_factory):
-    root = tmp_path_factory.mktemp("imap")
-    inst = None
-    d = None
-    try:
-        inst = mail_instance(root, "imap", 143, 993, ("joe", "ann", "kim", "lee", "max"),
-                             PASSWORD, "Imap", (("imap.banner", "%h %p server (%P %V) ready"),))
-        d = Imapd(inst)
-        d.start()
-        inst.imapd = d
+    with imapd_instance(tmp_path_factory.mktemp("imap"), ("joe", "ann", "kim", "lee", "max"),
+                        PASSWORD, "Imap",
+                        (("imap.banner", "%h %p server (%P %V) ready"),)) as inst:
         yield inst
-    finally:
-        if d is not None:
-            d.stop()
-        if inst is not None:
-            inst.teardown()
-
-
-def tls_context(inst):
-    return ssl.create_default_context(cafile=inst.cafile)
 
 
 def connect(inst):
-    return imaplib.IMAP4("127.0.0.1", inst.port_plain, timeout=10)
+    """A session on the plain port, in clear text."""
+    return imap_connect(inst, "plain")
 
 
 def login(inst, user="joe"):
-    c = connect(inst)
-    c.starttls(ssl_context=tls_context(inst))
-    typ, _ = c.login(user, PASSWORD)
-    assert typ == "OK"
-    return c
-
-
-def raw(c, line):
-    """Send one raw command line and return (tagged status line, untagged lines)."""
-    tag = c._new_tag().decode()
-    c.send(f"{tag} {line}\r\n".encode())
-    untagged = []
-    while True:
-        ln = c.readline().decode()
-        if ln.startswith(tag + " "):
-            return ln.rstrip("\r\n"), untagged
-        untagged.append(ln.rstrip("\r\n"))
+    return imap_login(inst, user)
 
 
 def test_greeting_capability_noop_logout(imap):

@@ -10,7 +10,6 @@ data/log/tcp_lmtp_server.log is awaited.  The client is a raw socket, so
 that every reply line (one per recipient after DATA) is checked.
 """
 import imaplib
-import os
 import random
 import re
 import signal
@@ -23,7 +22,7 @@ import time
 import pytest
 
 from conftest import BUILD, DOMAIN, wait_until
-from server_fixtures import StoreServer, mail_instance
+from server_fixtures import AttachedServer, StoreServer, mail_instance
 
 PASSWORD = "Lmtp-Pass-1"
 USERS = ("joe", "ann", "kim", "lee", "qua", "max", "tls", "bda")
@@ -32,48 +31,13 @@ MSPROBE = BUILD / "workers" / "watcher" / "msprobe"
 DISPATCHER = BUILD / "workers" / "mta" / "dispatcher"
 
 
-class LmtpServer:
+class LmtpServer(AttachedServer):
     """tcp_lmtp_server --listen 127.0.0.1:PORT, attached to the test."""
 
     def __init__(self, inst, port, env=None):
-        self.inst = inst
+        super().__init__(inst, LMTP, "tcp_lmtp_server.log", ready=" ready on port ",
+                         args=("--listen", f"127.0.0.1:{port}"), env=env)
         self.port = port
-        self.extra_env = dict(env or {})
-        self.log = inst.root / "data" / "log" / "tcp_lmtp_server.log"
-        self.proc = None
-
-    def log_text(self):
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def start(self):
-        before = self.log_text().count(" ready on port ")
-        env = dict(self.inst.env)
-        env.update(self.extra_env)
-        self.proc = subprocess.Popen([str(LMTP), "--listen", f"127.0.0.1:{self.port}"],
-                                     env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-        wait_until(lambda: self.log_text().count(" ready on port ") > before
-                   or self.proc.poll() is not None,
-                   timeout=15, what="tcp_lmtp_server's readiness line")
-        assert self.proc.poll() is None, self.proc.stderr.read()
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            assert self.proc.returncode == 0, self.proc.stderr.read()
-        self.proc = None
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        if self.proc is not None:
-            self.proc.wait(timeout=10)
-            self.proc = None
 
 
 class Client:

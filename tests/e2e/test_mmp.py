@@ -27,14 +27,13 @@ import signal
 import smtplib
 import socket
 import ssl
-import subprocess
 import threading
 
 import pytest
 
 from conftest import BUILD, DOMAIN, create_instance, parse_cnf, wait_until
 from ldap_fixtures import ADMIN_DN, SHARED_PW, create_ldap_instance, make_cert
-from server_fixtures import StoreServer
+from server_fixtures import AttachedServer, StoreServer
 from test_store_tools import deliver
 from watcher_fixtures import Supervised, alive
 
@@ -48,45 +47,17 @@ def msg(subject):
             "Date: Mon, 30 Nov 2026 07:00:00 +0000\n\nbody\n")
 
 
-class MmpServer:
+class MmpServer(AttachedServer):
     """The mmp program attached to the test; readiness from data/log/mmp."""
 
     def __init__(self, inst):
-        self.inst = inst
-        self.log = inst.root / "data" / "log" / "mmp"
-        self.proc = None
-
-    def log_text(self):
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def start(self):
-        before = self.log_text().count(" ready on ")
-        self.proc = subprocess.Popen([str(MMP)], env=dict(self.inst.env),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
-        wait_until(lambda: self.log_text().count(" ready on ") > before
-                   or self.proc.poll() is not None, timeout=15, what="mmp's readiness line")
-        assert self.proc.poll() is None, self.proc.stderr.read()
+        super().__init__(inst, MMP, "mmp", ready=" ready on ", clean_stderr=True)
 
     def refresh(self):
         before = self.log_text().count("config generation")
         self.proc.send_signal(signal.SIGHUP)
         wait_until(lambda: self.log_text().count("config generation") > before,
                    what="mmp to load the new configuration")
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            err = self.proc.stderr.read()
-            # a clean exit, and no sanitizer report in a sanitizer build
-            assert self.proc.returncode == 0, err
-            assert "runtime error" not in err and "Sanitizer" not in err, err
-        self.proc = None
 
 
 class PeerMta(threading.Thread):

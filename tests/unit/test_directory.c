@@ -38,6 +38,7 @@
 #include <ms/conf.h>
 #include <ms/directory.h>
 #include <ms/errors.h>
+#include <ms/io.h>
 #include <ms/log.h>
 
 #include "../../lib/directory_int.h"
@@ -551,6 +552,77 @@ static void test_unreachable(void)
 	ms_buf_deinit(&why);
 }
 
+/* ---- the poller ---- */
+
+struct poll_got {
+	struct got g;
+	struct ms_loop *loop;
+	bool guard_fired;
+};
+
+static void poll_user(enum ms_error err, const struct ms_directory_user *u, const char *why,
+                      void *ctx)
+{
+	struct poll_got *pg = ctx;
+
+	got_user(err, u, why, &pg->g);
+	ms_loop_exit(pg->loop);
+}
+
+static void poll_guard(void *ctx)
+{
+	struct poll_got *pg = ctx;
+
+	pg->guard_fired = true;
+	ms_loop_exit(pg->loop);
+}
+
+/* ms_directory_poller drives a request to its answer from the loop alone
+ * (nobody listens: a temporary failure, well before the guard). */
+static void test_poller(void)
+{
+	struct ms_directory_settings s;
+	struct ms_directory *dir = NULL;
+	struct ms_directory_poller *p;
+	struct poll_got pg;
+	struct ms_timer *guard;
+	struct ms_buf why;
+	int fd = -1, port = dead_port(&fd);
+	char *hosts = ms_xasprintf("127.0.0.1:%d", port);
+
+	memset(&pg, 0, sizeof(pg));
+	ms_buf_init(&why);
+	ms_directory_settings_init(&s);
+	s.base_dn = "dc=example,dc=com";
+	s.hosts = hosts;
+	s.timeout_ms = 2000;
+	pg.loop = ms_loop_new(&why);
+	CHECK(pg.loop != NULL);
+	CHECK_INT(ms_directory_new(&s, &dir, &why), 0);
+	if (pg.loop == NULL || dir == NULL)
+		return;
+	p = ms_directory_poller_new(pg.loop, dir);
+	guard = ms_timer_new(pg.loop, poll_guard, &pg);
+	ms_timer_start(guard, 10000, false);
+	CHECK(ms_directory_login_start(dir, "joe", poll_user, &pg) != NULL);
+	ms_directory_poller_kick(p);
+	ms_directory_poller_kick(p); /* while it runs: no second timer */
+	CHECK_INT(ms_loop_run(pg.loop), 0);
+	CHECK(!pg.guard_fired);
+	CHECK_INT(pg.g.calls, 1);
+	CHECK_INT(pg.g.err, MS_E_TEMPFAIL);
+	CHECK_INT(ms_directory_pending(dir), 0);
+	ms_directory_poller_free(&p);
+	CHECK(p == NULL);
+	ms_directory_poller_free(&p);
+	ms_timer_free(&guard);
+	ms_directory_free(&dir);
+	ms_loop_free(&pg.loop);
+	free(hosts);
+	close(fd);
+	ms_buf_deinit(&why);
+}
+
 /* ---- the driver ---- */
 
 struct driver {
@@ -845,6 +917,7 @@ int main(int argc, char **argv)
 	test_hosts();
 	test_cache();
 	test_unreachable();
+	test_poller();
 	(void)fake_clock;
 	return tap_done();
 }

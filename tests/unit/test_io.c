@@ -726,6 +726,40 @@ out:
 	ms_buf_deinit(&why);
 }
 
+/* ms_sockaddr_text: IPv4, IPv6, IPv4-mapped shown as IPv4, unknown family,
+ * and truncation to the buffer. */
+static void test_sockaddr_text(void)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	char a[64], small[4];
+
+	memset(&ss, 0, sizeof(ss));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(2525);
+	CHECK(inet_pton(AF_INET, "192.0.2.7", &sin->sin_addr) == 1);
+	CHECK_UINT(ms_sockaddr_text(&ss, a, sizeof(a)), 2525);
+	CHECK_STR(a, "192.0.2.7");
+	CHECK_UINT(ms_sockaddr_text(&ss, small, sizeof(small)), 2525);
+	CHECK_STR(small, "192");
+
+	memset(&ss, 0, sizeof(ss));
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(993);
+	CHECK(inet_pton(AF_INET6, "2001:db8::1", &sin6->sin6_addr) == 1);
+	CHECK_UINT(ms_sockaddr_text(&ss, a, sizeof(a)), 993);
+	CHECK_STR(a, "2001:db8::1");
+	CHECK(inet_pton(AF_INET6, "::ffff:198.51.100.9", &sin6->sin6_addr) == 1);
+	CHECK_UINT(ms_sockaddr_text(&ss, a, sizeof(a)), 993);
+	CHECK_STR(a, "198.51.100.9");
+
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = AF_UNSPEC;
+	CHECK_UINT(ms_sockaddr_text(&ss, a, sizeof(a)), 0);
+	CHECK_STR(a, "unknown");
+}
+
 int main(void)
 {
 	struct ms_buf why;
@@ -737,6 +771,7 @@ int main(void)
 		printf("Bail out! %s\n", why.data);
 		return 99;
 	}
+	test_sockaddr_text();
 	test_timers();
 	test_timer_repeat();
 	test_signals();

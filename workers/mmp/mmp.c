@@ -119,21 +119,9 @@ static void apply_conf(const struct ms_conf *old_conf, const struct ms_conf *new
 	mmp->back_tls = make_back_tls(new_conf);
 }
 
-static void dir_tick(void *ctx)
-{
-	struct mmp *mmp = ctx;
-
-	ms_directory_process(mmp->dir);
-	if (ms_directory_pending(mmp->dir) == 0)
-		ms_timer_stop(mmp->dir_timer);
-}
-
 void mmp_poll_directory(struct mmp *mmp)
 {
-	/* io.h watches no foreign descriptors: poll (never blocking) every
-	 * 2 ms while the directory has work, as imapd and popd do. */
-	if (!ms_timer_pending(mmp->dir_timer))
-		ms_timer_start(mmp->dir_timer, 2, true);
+	ms_directory_poller_kick(mmp->dir_poller);
 }
 
 void mmp_session_gone(struct mmp *mmp)
@@ -247,6 +235,8 @@ static void on_signal(int signo, void *ctx)
 		ms_buf_init(&why);
 		(void)ms_reload(&mmp->conf, &hooks, &why);
 		ms_buf_deinit(&why);
+		/* forget cached entries: a moved user's next login finds the new store */
+		ms_directory_cache_clear(mmp->dir);
 		return;
 	}
 	if (mmp->draining)
@@ -321,7 +311,7 @@ static void setup(struct mmp *mmp)
 	mmp->loop = ms_loop_new(&why);
 	if (mmp->loop == NULL)
 		ms_fatal(MS_EXIT_OSERR, "mmp: %s", why.data);
-	mmp->dir_timer = ms_timer_new(mmp->loop, dir_tick, mmp);
+	mmp->dir_poller = ms_directory_poller_new(mmp->loop, mmp->dir);
 	mmp->exit_timer = ms_timer_new(mmp->loop, exit_now, mmp);
 	for (size_t i = 0; i < MMP_NPROTO; i++)
 		mmp->counts[i] = mmp_counts_new();
@@ -349,7 +339,7 @@ static void teardown(struct mmp *mmp)
 	ms_signal_free(&mmp->hup);
 	ms_signal_free(&mmp->term);
 	ms_signal_free(&mmp->intr);
-	ms_timer_free(&mmp->dir_timer);
+	ms_directory_poller_free(&mmp->dir_poller);
 	ms_timer_free(&mmp->exit_timer);
 	ms_directory_free(&mmp->dir);
 	ms_tls_ctx_free(&mmp->tls);

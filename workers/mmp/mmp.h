@@ -109,7 +109,7 @@ struct mmp {
 	struct ms_loop *loop;
 	struct ms_conf *conf; /* the current snapshot; replaced on refresh */
 	struct ms_directory *dir;
-	struct ms_timer *dir_timer;
+	struct ms_directory_poller *dir_poller;
 	struct ms_tls_ctx *tls;      /* server side; NULL without a certificate */
 	struct ms_tls_ctx *back_tls; /* client side, to the stores */
 	struct mmp_listener *listeners;

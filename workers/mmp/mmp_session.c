@@ -32,23 +32,10 @@ static void on_client(struct ms_conn *conn, enum ms_conn_event ev, void *ctx);
 static void addr_text(const struct sockaddr_storage *ss, char *ip, size_t ipsize, char *peer,
                       size_t peersize)
 {
-	char a[INET6_ADDRSTRLEN] = "unknown";
-	unsigned port = 0;
+	unsigned port = ms_sockaddr_text(ss, ip, ipsize);
 
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
-		port = ntohs(sin->sin_port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
-		port = ntohs(sin6->sin6_port);
-	}
-	if (strncmp(a, "::ffff:", 7) == 0 && strchr(a + 7, ':') == NULL)
-		memmove(a, a + 7, strlen(a + 7) + 1);
-	snprintf(ip, ipsize, "%s", a);
 	if (peer != NULL)
-		snprintf(peer, peersize, "%s:%u", a, port);
+		snprintf(peer, peersize, "%s:%u", ip, port);
 }
 
 static void fill_addresses(struct mmp_session *s, int fd)

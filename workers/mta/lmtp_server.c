@@ -208,22 +208,9 @@ static void apply_conf(const struct ms_conf *old_conf, const struct ms_conf *new
 	srv->maps = maps_of(new_conf);
 }
 
-static void dir_tick(void *ctx)
-{
-	struct lmtp_server *srv = ctx;
-
-	ms_directory_process(srv->dir);
-	if (ms_directory_pending(srv->dir) == 0)
-		ms_timer_stop(srv->dir_timer);
-}
-
 void lmtp_server_poll_directory(struct lmtp_server *srv)
 {
-	/* io.h watches no foreign descriptors, so the loop polls the directory
-	 * (ms_directory_process never blocks) every 2 ms while it has work,
-	 * as popd and imapd do. */
-	if (!ms_timer_pending(srv->dir_timer))
-		ms_timer_start(srv->dir_timer, 2, true);
+	ms_directory_poller_kick(srv->dir_poller);
 }
 
 static long long max_conns(const struct lmtp_server *srv)
@@ -480,7 +467,7 @@ static void tear_down(struct lmtp_server *srv)
 	ms_signal_free(&srv->hup);
 	ms_signal_free(&srv->term);
 	ms_signal_free(&srv->intr);
-	ms_timer_free(&srv->dir_timer);
+	ms_directory_poller_free(&srv->dir_poller);
 	ms_directory_free(&srv->dir);
 	ms_tls_ctx_free(&srv->tls);
 	ms_loop_free(&srv->loop);
@@ -542,7 +529,7 @@ int main(int argc, char **argv)
 	if (srv.loop == NULL)
 		ms_fatal(MS_EXIT_OSERR, PROG ": %s", why.data);
 	ms_buf_deinit(&why);
-	srv.dir_timer = ms_timer_new(srv.loop, dir_tick, &srv);
+	srv.dir_poller = ms_directory_poller_new(srv.loop, srv.dir);
 	for (size_t i = 0; i < srv.nlisteners; i++)
 		srv.listeners[i].l = ms_listener_new(srv.loop, srv.listeners[i].fd, true, on_accept,
 		                                     &srv.listeners[i]);

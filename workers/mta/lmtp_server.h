@@ -155,7 +155,7 @@ struct lmtp_server {
 	struct ms_conf *store_conf; /* the snapshot the store and directory were opened with */
 	struct store *store;
 	struct ms_directory *dir;
-	struct ms_timer *dir_timer;
+	struct ms_directory_poller *dir_poller;
 	struct ms_tls_ctx *tls;
 	struct lmtp_listener *listeners; /* one per socket */
 	size_t nlisteners;

@@ -69,22 +69,7 @@ void lmtp_reply(struct lmtp_session *s, const char *fmt, ...)
 static void addr_text(const struct sockaddr_storage *ss, char *addr, size_t asize, char *port,
                       size_t psize)
 {
-	char a[INET6_ADDRSTRLEN] = "unknown";
-	unsigned p = 0;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &sin->sin_addr, a, sizeof(a));
-		p = ntohs(sin->sin_port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, a, sizeof(a));
-		p = ntohs(sin6->sin6_port);
-	}
-	if (strncmp(a, "::ffff:", 7) == 0 && strchr(a + 7, ':') == NULL)
-		memmove(a, a + 7, strlen(a + 7) + 1);
-	snprintf(addr, asize, "%s", a);
-	snprintf(port, psize, "%u", p);
+	snprintf(port, psize, "%u", ms_sockaddr_text(ss, addr, asize));
 }
 
 static void names(struct lmtp_session *s, int fd)

@@ -136,20 +136,9 @@ static struct ms_tls_ctx *make_tls(const struct ms_conf *conf)
 	return ctx;
 }
 
-static void dir_tick(void *ctx)
-{
-	struct smtp_server *srv = ctx;
-
-	ms_directory_process(srv->dir);
-	if (ms_directory_pending(srv->dir) == 0)
-		ms_timer_stop(srv->dir_timer);
-}
-
 void smtp_server_poll_directory(struct smtp_server *srv)
 {
-	/* io.h watches no foreign descriptors: poll every 2 ms while busy. */
-	if (!ms_timer_pending(srv->dir_timer))
-		ms_timer_start(srv->dir_timer, 2, true);
+	ms_directory_poller_kick(srv->dir_poller);
 }
 
 static void set_paused(struct smtp_server *srv, bool pause)
@@ -232,10 +221,14 @@ static void reload(struct smtp_server *srv)
 	}
 	smtp_snap_unref(&srv->snap);
 	srv->snap = snap;
+	/* A refresh also forgets cached directory entries, so that a changed
+	 * entry (a user moved to another store: mailHost) applies at once. */
+	ms_directory_cache_clear(srv->dir);
 	open_log(snap->conf);
 	ms_tls_ctx_free(&srv->tls);
 	srv->tls = make_tls(snap->conf);
 	ms_buf_deinit(&why);
+	ms_log_notice("configuration refreshed, directory cache cleared");
 }
 
 static void on_signal(int signo, void *ctx)
@@ -397,7 +390,7 @@ int main(int argc, char **argv)
 	srv.loop = ms_loop_new(&why);
 	if (srv.loop == NULL)
 		ms_fatal(MS_EXIT_OSERR, "tcp_smtp_server: %s", why.data);
-	srv.dir_timer = ms_timer_new(srv.loop, dir_tick, &srv);
+	srv.dir_poller = ms_directory_poller_new(srv.loop, srv.dir);
 	open_listeners(&srv, &why);
 	srv.hup = ms_signal_new(srv.loop, SIGHUP, on_signal, &srv);
 	srv.term = ms_signal_new(srv.loop, SIGTERM, on_signal, &srv);
@@ -415,7 +408,7 @@ int main(int argc, char **argv)
 	ms_signal_free(&srv.hup);
 	ms_signal_free(&srv.term);
 	ms_signal_free(&srv.intr);
-	ms_timer_free(&srv.dir_timer);
+	ms_directory_poller_free(&srv.dir_poller);
 	ms_directory_free(&srv.dir);
 	ms_tls_ctx_free(&srv.tls);
 	ms_loop_free(&srv.loop);

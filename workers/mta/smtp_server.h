@@ -85,7 +85,7 @@ struct smtp_server {
 	struct ms_loop *loop;
 	struct smtp_snap *snap; /* the current snapshot */
 	struct ms_directory *dir;
-	struct ms_timer *dir_timer;
+	struct ms_directory_poller *dir_poller;
 	struct ms_tls_ctx *tls; /* NULL: no certificate, no STARTTLS */
 	struct mta_queue *queue;
 	char *run_dir;

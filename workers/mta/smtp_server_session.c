@@ -37,21 +37,7 @@
 static void addr_of(const struct sockaddr_storage *ss, char *ip, size_t ipsize, char *port,
 		    size_t portsize)
 {
-	unsigned p = 0;
-
-	snprintf(ip, ipsize, "unknown");
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &sin->sin_addr, ip, (socklen_t)ipsize);
-		p = ntohs(sin->sin_port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, (socklen_t)ipsize);
-		p = ntohs(sin6->sin6_port);
-	}
-	if (strncmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, ':') == NULL)
-		memmove(ip, ip + 7, strlen(ip + 7) + 1); /* IPv4-mapped */
-	snprintf(port, portsize, "%u", p);
+	snprintf(port, portsize, "%u", ms_sockaddr_text(ss, ip, ipsize));
 }
 
 static void find_addresses(struct smtp_session *s, int fd)

@@ -126,21 +126,9 @@ static void apply_conf(const struct ms_conf *old_conf, const struct ms_conf *new
 	srv->tls = make_tls(srv->proto, new_conf);
 }
 
-static void dir_tick(void *ctx)
-{
-	struct server *srv = ctx;
-
-	ms_directory_process(srv->dir);
-	if (ms_directory_pending(srv->dir) == 0)
-		ms_timer_stop(srv->dir_timer);
-}
-
 void server_poll_directory(struct server *srv)
 {
-	/* io.h watches no foreign descriptors, so the loop polls the directory
-	 * (ms_directory_process never blocks) every 2 ms while it has work. */
-	if (!ms_timer_pending(srv->dir_timer))
-		ms_timer_start(srv->dir_timer, 2, true);
+	ms_directory_poller_kick(srv->dir_poller);
 }
 
 void server_session_gone(struct server *srv)
@@ -179,22 +167,13 @@ void server_peer_name(int fd, char *client, size_t client_size, char *peer, size
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	char addr[INET6_ADDRSTRLEN] = "unknown";
-	unsigned port = 0;
+	char addr[INET6_ADDRSTRLEN];
+	unsigned port;
 
-	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-			inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
-			port = ntohs(sin->sin_port);
-		} else if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-			inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
-			port = ntohs(sin6->sin6_port);
-		}
-	}
-	if (strncmp(addr, "::ffff:", 7) == 0 && strchr(addr + 7, ':') == NULL)
-		memmove(addr, addr + 7, strlen(addr + 7) + 1); /* IPv4-mapped */
+	memset(&ss, 0, sizeof(ss));
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		ss.ss_family = AF_UNSPEC;
+	port = ms_sockaddr_text(&ss, addr, sizeof(addr));
 	snprintf(client, client_size, "%s", addr);
 	snprintf(peer, peer_size, "[%s:%u]", addr, port);
 }
@@ -337,14 +316,19 @@ static void raise_nofile(const struct server *srv)
 			       srv->proto->service, (want - 64) / 3, want);
 }
 
-static int listen_on(unsigned port)
+/* Listen on port at base.listenaddr (unset, empty or "*": every address). */
+static int listen_on(const struct ms_conf *conf, unsigned port)
 {
+	const char *addr = ms_conf_str(conf, MS_OPT_BASE_LISTENADDR);
 	struct ms_buf why;
 	int fd;
 
+	if (addr != NULL && (*addr == '\0' || strcmp(addr, "*") == 0))
+		addr = NULL;
 	ms_buf_init(&why);
-	if (ms_listen_tcp(NULL, port, 128, false, &fd, &why) < 0)
-		ms_fatal(MS_EXIT_OSERR, "cannot listen on port %u: %s", port, why.data);
+	if (ms_listen_tcp(addr, port, 128, false, &fd, &why) < 0)
+		ms_fatal(MS_EXIT_OSERR, "cannot listen on %s port %u: %s", addr ? addr : "*", port,
+			 why.data);
 	ms_buf_deinit(&why);
 	return fd;
 }
@@ -409,13 +393,13 @@ int server_run(struct server *srv, const struct server_proto *proto)
 	raise_nofile(srv);
 
 	port = (unsigned)ms_conf_int(srv->conf, proto->opt_port);
-	plain_fd = listen_on(port);
+	plain_fd = listen_on(srv->conf, port);
 	if (ms_conf_bool(srv->conf, proto->opt_enablesslport)) {
 		if (srv->tls == NULL)
 			ms_fatal(MS_EXIT_CONFIG, "%s: %s.enablesslport needs a server "
 				 "certificate (base.sslcertfile)", prog, proto->service);
 		sslport = (unsigned)ms_conf_int(srv->conf, proto->opt_sslport);
-		ssl_fd = listen_on(sslport);
+		ssl_fd = listen_on(srv->conf, sslport);
 	}
 	drop_privileges(prog, srv->lockdir);
 	/* Fork before the loop exists: libevent state does not survive fork. */
@@ -424,7 +408,7 @@ int server_run(struct server *srv, const struct server_proto *proto)
 	srv->loop = ms_loop_new(&why);
 	if (srv->loop == NULL)
 		ms_fatal(MS_EXIT_OSERR, "%s: %s", prog, why.data);
-	srv->dir_timer = ms_timer_new(srv->loop, dir_tick, srv);
+	srv->dir_poller = ms_directory_poller_new(srv->loop, srv->dir);
 	srv->plain = ms_listener_new(srv->loop, plain_fd, true, on_accept_plain, srv);
 	if (ssl_fd >= 0)
 		srv->ssl = ms_listener_new(srv->loop, ssl_fd, true, on_accept_ssl, srv);
@@ -459,7 +443,7 @@ int server_run(struct server *srv, const struct server_proto *proto)
 	ms_signal_free(&srv->hup);
 	ms_signal_free(&srv->term);
 	ms_signal_free(&srv->intr);
-	ms_timer_free(&srv->dir_timer);
+	ms_directory_poller_free(&srv->dir_poller);
 	ms_directory_free(&srv->dir);
 	ms_tls_ctx_free(&srv->tls);
 	ms_loop_free(&srv->loop);

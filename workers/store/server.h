@@ -65,7 +65,7 @@ struct server {
 	struct ms_conf *conf;
 	struct store *store;
 	struct ms_directory *dir;
-	struct ms_timer *dir_timer;
+	struct ms_directory_poller *dir_poller;
 	struct ms_tls_ctx *tls;
 	size_t nsessions;
 	unsigned long next_id;
