@@ -91,6 +91,8 @@ struct imap_session {
 	char *wait_tag; /* the tag answered when the directory replies */
 	struct server_login *req;
 	char *userid;
+	char **groups; /* the user's aclGroupAddr values (group=ADDR rights) */
+	size_t ngroups;
 	struct store_user *su;
 	struct imap_selected sel;
 	bool selected;
@@ -219,6 +221,9 @@ void imap_quota_alert(struct imap_session *s);
  */
 #define IMAP_OTHER_ROOT   "Shared Folders"
 #define IMAP_OTHER_PREFIX "Shared Folders/User/"
+/* The public user's mailboxes (store.publicsharedfolders.user): the
+ * public user's "<mailbox>" is IMAP_PUBLIC_PREFIX "<mailbox>". */
+#define IMAP_PUBLIC_PREFIX "Shared Folders/Public/"
 IMAP_HANDLER(imap_cmd_setacl);
 IMAP_HANDLER(imap_cmd_deleteacl);
 IMAP_HANDLER(imap_cmd_getacl);

@@ -10,7 +10,11 @@
  *   even look the mailbox up (RFC 4314 6: no way to learn that it exists).
  * - The other users' namespace: IMAP_OTHER_PREFIX "bob" is bob's INBOX,
  *   IMAP_OTHER_PREFIX "bob/Projects" his Projects (the seed's "Shared
- *   Folders/User"), the store's "user/bob/..." names under another root.
+ *   Folders/User"), the store's "user/bob/..." names under another root;
+ *   and the public one: IMAP_PUBLIC_PREFIX "news" is the mailbox "news"
+ *   of the public user (store.publicsharedfolders.user).
+ * - SETACL by a regular user obeys store.privatesharedfolders.restrictanyone
+ *   and restrictdomain (store_acl_restricted): NO [NOPERM] with the reason.
  * - The rights checks that the command files call in one line: the
  *   selection's owner and rights (imap_acl_select), STORE, EXPUNGE, CLOSE,
  *   FETCH's implicit \Seen, and the targets of APPEND and COPY.
@@ -47,6 +51,8 @@ void imap_acl_identity(const struct imap_session *s, struct store_identity *who)
 {
 	memset(who, 0, sizeof(*who));
 	who->userid = s->userid;
+	who->groups = (const char *const *)s->groups;
+	who->ngroups = s->ngroups;
 	if (strchr(s->userid, '@') == NULL)
 		who->domain = ms_conf_str(s->srv->base.conf, MS_OPT_BASE_DEFAULTDOMAIN);
 }
@@ -67,23 +73,44 @@ void imap_store_failed(struct imap_session *s, const char *tag, const char *what
 		imap_no(s, tag, "%s: %s", what, why->data);
 }
 
+/* The store's administrator name of a name under the other users' or the
+ * public root into full; false for one's own mailboxes. */
+static bool other_full_name(struct imap_session *s, const char *name, struct ms_buf *full)
+{
+	size_t olen = strlen(IMAP_OTHER_PREFIX), plen = strlen(IMAP_PUBLIC_PREFIX);
+	const char *pub;
+
+	if (strncmp(name, IMAP_OTHER_PREFIX, olen) == 0) {
+		ms_buf_printf(full, "user/%s", name + olen);
+		return true;
+	}
+	if (strncmp(name, IMAP_PUBLIC_PREFIX, plen) != 0)
+		return false;
+	/* without a public user, "user/" names no owner: no such mailbox */
+	pub = store_acl_public_user(s->srv->base.store);
+	if (pub != NULL && name[plen] != '\0')
+		ms_buf_printf(full, "user/%s/%s", pub, name + plen);
+	else
+		ms_buf_puts(full, "user/");
+	return true;
+}
+
 int imap_mbox_resolve(struct imap_session *s, const char *name, struct imap_mbox *mb,
                       struct ms_buf *why)
 {
-	size_t plen = strlen(IMAP_OTHER_PREFIX);
 	struct ms_buf full, oname;
 	struct store_user *u = NULL;
 	int rc;
 
 	memset(mb, 0, sizeof(*mb));
-	if (strncmp(name, IMAP_OTHER_PREFIX, plen) != 0) {
+	ms_buf_init(&full);
+	if (!other_full_name(s, name, &full)) {
+		ms_buf_deinit(&full);
 		mb->su = s->su;
 		mb->name = ms_xstrdup(name);
 		return 0;
 	}
-	ms_buf_init(&full);
 	ms_buf_init(&oname);
-	ms_buf_printf(&full, "user/%s", name + plen);
 	rc = store_acl_open_full(s->srv->base.store, full.data, &u, &oname, why);
 	if (rc == 0) {
 		mb->name = ms_xstrdup(oname.data);
@@ -324,6 +351,13 @@ static void change_acl(struct imap_session *s, const char *tag, struct imap_pars
 		goto done;
 	}
 	if (imap_mbox_open(s, name.data, BIT('a'), &mb, &why) < 0) {
+		imap_store_failed(s, tag, cmd, &why);
+		goto done;
+	}
+	if (set && !store_acl_is_admin(s->srv->base.store, s->userid) &&
+	    store_acl_restricted(s->srv->base.store, store_user_id(mb.su), id.data, rights.data,
+	                         ms_conf_str(s->srv->base.conf, MS_OPT_BASE_DEFAULTDOMAIN),
+	                         &why) < 0) {
 		imap_store_failed(s, tag, cmd, &why);
 		goto done;
 	}

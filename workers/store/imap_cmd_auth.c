@@ -226,6 +226,16 @@ void imap_cmd_authenticate(struct imap_session *s, const char *tag, struct imap_
 	ms_buf_deinit(&ir);
 }
 
+/* The group=ADDR identifiers the user matches: the entry's aclGroupAddr
+ * values, read once at login (seed "Managing Shared Folders"). */
+static void copy_groups(struct imap_session *s, const struct ms_directory_user *user)
+{
+	for (char **g = user->acl_groups; g != NULL && *g != NULL; g++) {
+		s->groups = ms_xrealloc(s->groups, (s->ngroups + 1) * sizeof(*s->groups));
+		s->groups[s->ngroups++] = ms_xstrdup(*g);
+	}
+}
+
 static void auth_done(enum ms_error err, const struct ms_directory_user *user, const char *why,
                       void *ctx)
 {
@@ -255,6 +265,7 @@ static void auth_done(enum ms_error err, const struct ms_directory_user *user, c
 		}
 		s->userid = userid;
 		imap_quota_load(s, user->quota, user->msg_quota);
+		copy_groups(s, user);
 		s->login_time = (long long)time(NULL);
 		s->state = IMAP_STATE_AUTH;
 		ms_log_info("login %s %s %s", s->peer, userid, s->mech);

@@ -5,7 +5,8 @@
  * modified UTF-7, hierarchy delimiter "/", INBOX in capitals.  LIST shows
  * the SPECIAL-USE attribute (RFC 6154) and \HasChildren/\HasNoChildren
  * (RFC 3348).  Other users' mailboxes that the user may look up (the l
- * right, RFC 4314) appear under IMAP_OTHER_PREFIX (imap_cmd_acl.c), with
+ * right, RFC 4314) appear under IMAP_OTHER_PREFIX (imap_cmd_acl.c), the
+ * public user's under IMAP_PUBLIC_PREFIX, with
  * \Noselect levels above them so that a client can walk down to them;
  * store.sharedfolders 0 leaves them out of LIST (LSUB and SELECT still
  * work, as in the seed).
@@ -131,9 +132,14 @@ static void add_shared_one(struct store_user *u, uint32_t id, const struct store
 	if (store_mailbox_get_id(u, id, &info, &why) == 0 &&
 	    store_acl_rights(u, info.name, who, &rights, &why) == 0 &&
 	    (rights & store_acl_bit('l')) != 0) {
-		ms_buf_printf(&full, "%s%s", IMAP_OTHER_PREFIX, store_user_id(u));
-		if (strcmp(info.name, "INBOX") != 0)
-			ms_buf_printf(&full, "/%s", info.name);
+		const char *pub = store_acl_public_user(store_user_store(u));
+		if (pub != NULL && strcmp(store_user_id(u), pub) == 0) {
+			ms_buf_printf(&full, "%s%s", IMAP_PUBLIC_PREFIX, info.name);
+		} else {
+			ms_buf_printf(&full, "%s%s", IMAP_OTHER_PREFIX, store_user_id(u));
+			if (strcmp(info.name, "INBOX") != 0)
+				ms_buf_printf(&full, "/%s", info.name);
+		}
 		names_add(ns, full.data, NULL);
 	}
 	store_mailbox_info_deinit(&info);
@@ -300,13 +306,17 @@ static int one_mailbox(struct imap_session *s, const char *tag, struct imap_pars
 	return 0;
 }
 
-/* Is name the other users' root or a level of it that holds no mailbox? */
+/* Is name under the shared root but not in the other users' or the
+ * public namespace (a level that holds no mailbox, or a name of one's
+ * own that would hide among the shared ones)? */
 static bool reserved_name(const char *name)
 {
 	size_t rlen = strlen(IMAP_OTHER_ROOT);
 
 	return strncmp(name, IMAP_OTHER_ROOT, rlen) == 0 &&
-	       (name[rlen] == '\0' || name[rlen] == '/');
+	       (name[rlen] == '\0' || name[rlen] == '/') &&
+	       strncmp(name, IMAP_OTHER_PREFIX, strlen(IMAP_OTHER_PREFIX)) != 0 &&
+	       strncmp(name, IMAP_PUBLIC_PREFIX, strlen(IMAP_PUBLIC_PREFIX)) != 0;
 }
 
 /* The nearest existing parent of mb->name (INBOX for a top-level
@@ -424,8 +434,7 @@ void imap_cmd_create(struct imap_session *s, const char *tag, struct imap_parser
 		goto done;
 	while (name.len > 1 && name.data[name.len - 1] == '/')
 		ms_buf_truncate(&name, name.len - 1); /* "a/" creates a */
-	if (reserved_name(name.data) &&
-	    strncmp(name.data, IMAP_OTHER_PREFIX, strlen(IMAP_OTHER_PREFIX)) != 0) {
+	if (reserved_name(name.data)) {
 		imap_no(s, tag, "[CANNOT] CREATE: \"%s\" is reserved for other users' folders",
 		        IMAP_OTHER_ROOT);
 		goto done;
@@ -509,8 +518,7 @@ void imap_cmd_rename(struct imap_session *s, const char *tag, struct imap_parser
 	    imap_mbox_resolve(s, to.data, &b, &why) < 0) {
 		imap_store_failed(s, tag, "RENAME", &why);
 	} else if (strcmp(store_user_id(a.su), store_user_id(b.su)) != 0 ||
-	           (reserved_name(to.data) &&
-	            strncmp(to.data, IMAP_OTHER_PREFIX, strlen(IMAP_OTHER_PREFIX)) != 0)) {
+	           reserved_name(to.data)) {
 		imap_no(s, tag, "[CANNOT] RENAME cannot move a mailbox to another owner or root");
 	} else if (may_create(s, &b, &parent, &why) < 0 ||
 	           store_mailbox_rename(a.su, a.name, b.name, &why) < 0) {
@@ -626,7 +634,13 @@ void imap_cmd_namespace(struct imap_session *s, const char *tag, struct imap_par
 		imap_bad(s, tag, "Unexpected arguments");
 		return;
 	}
-	/* Personal, and other users' (RFC 2342); no public folders yet. */
-	imap_printf(s, "* NAMESPACE ((\"\" \"/\")) ((\"%s\" \"/\")) NIL\r\n", IMAP_OTHER_PREFIX);
+	/* Personal, other users' and shared (RFC 2342): the last only when
+	 * there is a public user. */
+	if (store_acl_public_user(s->srv->base.store) != NULL)
+		imap_printf(s, "* NAMESPACE ((\"\" \"/\")) ((\"%s\" \"/\")) ((\"%s\" \"/\"))\r\n",
+		            IMAP_OTHER_PREFIX, IMAP_PUBLIC_PREFIX);
+	else
+		imap_printf(s, "* NAMESPACE ((\"\" \"/\")) ((\"%s\" \"/\")) NIL\r\n",
+		            IMAP_OTHER_PREFIX);
 	imap_ok(s, tag, "NAMESPACE completed");
 }

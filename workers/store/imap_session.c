@@ -204,6 +204,9 @@ void imap_session_free(struct imap_session *s)
 	free(s->wait_tag);
 	free(s->idle_tag);
 	free(s->userid);
+	for (size_t i = 0; i < s->ngroups; i++)
+		free(s->groups[i]);
+	free(s->groups);
 	ms_buf_deinit(&s->cmd);
 	ms_buf_deinit(&s->line);
 	free(s);

@@ -146,6 +146,15 @@ static void fail(struct mboxutil *m, const char *what, const char *why)
 
 /* ---- -c ------------------------------------------------------------------------ */
 
+/* The public user (store.publicsharedfolders.user) holds only shared
+ * folders: -c user/public/<folder> creates it with its first folder. */
+static bool public_user(const struct mboxutil *m, const char *userid)
+{
+	const char *pub = store_acl_public_user(m->store);
+
+	return pub != NULL && strcmp(pub, userid) == 0;
+}
+
 static void create_one(struct mboxutil *m, const char *typed)
 {
 	struct ms_buf id, mb, why;
@@ -170,7 +179,8 @@ static void create_one(struct mboxutil *m, const char *typed)
 		}
 		goto out;
 	}
-	if (store_user_open(m->store, id.data, 0, NULL, &u, &why) < 0) {
+	if (store_user_open(m->store, id.data, public_user(m, id.data) ? STORE_USER_CREATE : 0, NULL,
+			    &u, &why) < 0) {
 		ms_buf_printf(&why, " (create user/%s/INBOX first)", id.data);
 		fail(m, typed, why.data);
 		goto out;

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include <ms/buf.h>
+#include <ms/optdef.h>
 
 #include "store_acl.h"
 #include "store_db.h"
@@ -250,18 +251,43 @@ static bool matches(const char *id, const struct store_identity *who)
 	return strcmp(id, who->userid) == 0;
 }
 
+/*
+ * A caller that knows only an address (deliver -a, a sender) may give
+ * "uid@<default domain>", which is the store ID "uid" (docs/store.md);
+ * an ID without a domain is in the default domain, for anyone@<domain>.
+ * local holds the shortened ID when there is one.
+ */
+static void identity_normalise(const struct store *s, struct store_identity *who,
+			       struct ms_buf *local)
+{
+	const char *def = store_conf_str(s->conf, MS_OPT_BASE_DEFAULTDOMAIN);
+	const char *at = strchr(who->userid, '@');
+
+	if (at != NULL && def != NULL && strcasecmp(at + 1, def) == 0) {
+		ms_buf_setf(local, "%.*s", (int)(at - who->userid), who->userid);
+		who->userid = local->data;
+		at = NULL;
+	}
+	if (who->domain == NULL && at == NULL)
+		who->domain = def;
+}
+
 int store_acl_rights(struct store_user *u, const char *mailbox, const struct store_identity *who,
 		     unsigned *bits_r, struct ms_buf *why)
 {
 	struct store *s = u->store;
 	struct store_db *db = store_user_db(u);
 	struct store_mailbox_info info;
-	struct ms_buf norm;
+	struct store_identity me = *who;
+	struct ms_buf norm, local;
 	sqlite3_stmt *st;
 	unsigned pos = 0, neg = 0;
 	int rc = -1, step;
 
 	memset(&info, 0, sizeof(info));
+	ms_buf_init(&local);
+	identity_normalise(s, &me, &local);
+	who = &me;
 	ms_buf_init(&norm);
 	if (store_name_mailbox_norm(mailbox, &norm, why) < 0) {
 		store_fail(s, MS_E_SYNTAX, NULL, "%s", "");
@@ -301,6 +327,7 @@ end:
 out:
 	store_mailbox_info_deinit(&info);
 	ms_buf_deinit(&norm);
+	ms_buf_deinit(&local);
 	return rc;
 }
 
@@ -434,4 +461,66 @@ out:
 	free(ids);
 	free(mbs);
 	return rc;
+}
+
+int store_acl_index(struct store *s,
+		    int (*cb)(void *ctx, const char *identifier, const char *owner, uint32_t mailbox),
+		    void *ctx, struct ms_buf *why)
+{
+	return store_mboxlist_lright_all(s, cb, ctx, why);
+}
+
+const char *store_acl_public_user(const struct store *s)
+{
+	const char *v = store_conf_str(s->conf, MS_OPT_STORE_PUBLICSHAREDFOLDERS_USER);
+
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/* The domain of an identifier (after "anyone@", "group=" or a user ID's
+ * '@'), default_domain for a bare user ID; NULL for "anyone". */
+static const char *identifier_domain(const char *id, const char *default_domain)
+{
+	const char *at;
+
+	if (strcmp(id, "anyone") == 0)
+		return NULL;
+	if (strncmp(id, "group=", 6) == 0)
+		id += 6;
+	at = strrchr(id, '@');
+	return at != NULL ? at + 1 : default_domain;
+}
+
+int store_acl_restricted(struct store *s, const char *owner, const char *identifier,
+			 const char *rights, const char *default_domain, struct ms_buf *why)
+{
+	const char *pub = store_acl_public_user(s);
+	const char *mine, *theirs;
+	struct ms_buf ignore;
+	int bad;
+
+	if (identifier[0] == '-' || rights[0] == '-' || rights[0] == '\0')
+		return 0;
+	ms_buf_init(&ignore);
+	bad = check_identifier(identifier, &ignore);
+	ms_buf_deinit(&ignore);
+	if (bad < 0)
+		return 0; /* store_acl_set refuses it as malformed */
+	if (pub != NULL && strcmp(owner, pub) == 0)
+		return 0;
+	if (strcmp(identifier, "anyone") == 0 &&
+	    store_conf_int(s->conf, MS_OPT_STORE_PRIVATESHAREDFOLDERS_RESTRICTANYONE) != 0)
+		return store_fail(s, MS_E_NOPERM, why,
+				  "sharing with anyone is not allowed here (%s)",
+				  ms_optdefs[MS_OPT_STORE_PRIVATESHAREDFOLDERS_RESTRICTANYONE].name);
+	if (store_conf_int(s->conf, MS_OPT_STORE_PRIVATESHAREDFOLDERS_RESTRICTDOMAIN) == 0)
+		return 0;
+	mine = identifier_domain(owner, default_domain);
+	theirs = identifier_domain(identifier, default_domain);
+	if (theirs == NULL || mine == NULL || strcasecmp(mine, theirs) != 0)
+		return store_fail(s, MS_E_NOPERM, why,
+				  "sharing outside the domain %s is not allowed here (%s)",
+				  mine != NULL ? mine : "(none)",
+				  ms_optdefs[MS_OPT_STORE_PRIVATESHAREDFOLDERS_RESTRICTDOMAIN].name);
+	return 0;
 }

@@ -67,8 +67,10 @@ int store_acl_list(struct store_user *u, const char *mailbox,
 
 /* Who is asking. */
 struct store_identity {
-	const char *userid;        /* the authenticated user's store ID */
-	const char *domain;        /* their domain (for anyone@<domain>), or NULL */
+	const char *userid;        /* the authenticated user's store ID ("uid@<default
+				    * domain>" is taken as "uid") */
+	const char *domain;        /* their domain (for anyone@<domain>), or NULL:
+				    * base.defaultdomain for an ID without '@' */
 	const char *const *groups; /* their aclGroupAddr values */
 	size_t ngroups;
 	bool admin;                /* a store administrator */
@@ -108,6 +110,35 @@ int store_acl_open_full(struct store *s, const char *full, struct store_user **u
 int store_acl_shared(struct store *s, const struct store_identity *who,
 		     int (*cb)(void *ctx, const char *owner, uint32_t mailbox), void *ctx,
 		     struct ms_buf *why);
+
+/*
+ * Every entry of the lookup index, sorted by identifier, owner and
+ * mailbox number (readership -l; imcheck -d lright.db in the seed).  cb
+ * non-zero stops.  0 or -1.
+ */
+int store_acl_index(struct store *s,
+		    int (*cb)(void *ctx, const char *identifier, const char *owner, uint32_t mailbox),
+		    void *ctx, struct ms_buf *why);
+
+/*
+ * The user that holds the public shared folders
+ * (store.publicsharedfolders.user), or NULL when none is configured.
+ */
+const char *store_acl_public_user(const struct store *s);
+
+/*
+ * May a regular user give identifier the rights rights (as for
+ * store_acl_set) on a mailbox of owner, under
+ * store.privatesharedfolders.restrictanyone (no positive entry for anyone)
+ * and restrictdomain (no positive entry for an identifier outside the
+ * owner's domain: another domain's user, anyone@ or group address, or
+ * anyone)?  User IDs without '@' are in default_domain.  Taking rights
+ * away (a leading '-', "", a negative identifier) is always allowed, and
+ * the public user's folders are not private ones.  0, or -1 with
+ * MS_E_NOPERM and why.  Administrators' tools do not call it.
+ */
+int store_acl_restricted(struct store *s, const char *owner, const char *identifier,
+			 const char *rights, const char *default_domain, struct ms_buf *why);
 
 /* Rebuild u's entries in the lookup index from u's ACLs (reconstruct -l).  0 or -1. */
 int store_acl_reindex(struct store_user *u, struct ms_buf *why);
