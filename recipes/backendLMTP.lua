@@ -11,6 +11,9 @@
 --     for this host (so that msprobe here can connect), the entries
 --       TCP|*|LMTP_PORT|IP|* $Y   and   TCP|*|LMTP_PORT+1|IP|* $Y
 --     (the seed opens 225 and 226), skipping those already there.
+--   * adds MMP_ADMIN to store.admins (unless it is listed), so that the
+--     front ends' MMP can log in to this store on behalf of users
+--     (docs/mmp.md "Logging in at the store"; not in the seed's recipe).
 -- The back end needs no job controller: the LMTP server runs under the
 -- dispatcher.
 --
@@ -19,6 +22,9 @@
 --   FRONTEND_IPS   IP addresses of the front ends, separated by commas or
 --                  blanks (no default)
 --   LMTP_PORT      port of the LMTP server (default 225)
+--   MMP_ADMIN      store administrator the MMP logs in as (default:
+--                  base.proxyadmin, else admin, the administrator that
+--                  init-config --local-directory makes); empty for none
 --
 -- Running it again changes nothing: it only warns that everything exists.
 description("backend store via LMTP")
@@ -62,6 +68,9 @@ local myIP = prompt("MY_IP", "IP address of this host?", nil, ip_address)
 local feIPs = split(prompt("FRONTEND_IPS",
     "IP addresses of the front ends (separated by commas)?", nil, ip_list))
 local port = prompt("LMTP_PORT", "Port of the LMTP server?", "225", port_number)
+local mmpAdmin = prompt("MMP_ADMIN",
+    "Store administrator the front ends' MMP logs in as (empty for none)?",
+    get_option("base.proxyadmin", "admin"), "[%w._@-]*")
 
 if exists_channel("tcp_lmtpss") then
     warn("-- WARNING: tcp_lmtpss channel already exists.")
@@ -105,5 +114,20 @@ for i = 1, length(ipaddrs) do
                 .. " to PORT_ACCESS mapping\n")
             prepend_mapping("PORT_ACCESS", {tmp, "$Y"})
         end
+    end
+end
+
+-- The MMP's store administrator.
+if mmpAdmin ~= "" then
+    local admins = get_option("store.admins", "")
+    local listed = false
+    for word in admins:gmatch("%S+") do
+        if word == mmpAdmin then listed = true end
+    end
+    if listed then
+        warn("-- WARNING: " .. mmpAdmin .. " is already in store.admins")
+    else
+        print("-- INFO: Adding " .. mmpAdmin .. " to store.admins\n")
+        set_option("store.admins", admins == "" and mmpAdmin or admins .. " " .. mmpAdmin)
     end
 end

@@ -329,14 +329,14 @@ def test_numprocesses(pop):
     try:
         p = Popd(pop)
         p.start()
-        kids = wait_until(lambda: len(children(p.proc.pid)) == 2 and children(p.proc.pid),
-                          what="two more popd processes")
+        kids = wait_until(lambda: len(children(p.proc.pid)) == 3 and children(p.proc.pid),
+                          what="three popd workers")
         assert "ready on port" in p.log_text() and "(3 processes)" in p.log_text()
         sessions = [login(pop, u) for u in ("joe", "ann", "kim", "lee")]
         for c in sessions:
             assert c.noop().startswith(b"+OK")
             c.quit()
-        p.stop()  # SIGTERM reaches every process; the first waits for the others
+        p.stop()  # SIGTERM reaches every worker; the supervisor waits for them
         wait_until(lambda: not any(alive(k) for k in kids), what="the other processes to exit")
     finally:
         pop.run("set", "pop.numprocesses", "1")

@@ -205,6 +205,7 @@ def test_backend_lmtp(instance):
     assert "-- INFO: Adding IP 192.0.2.10 port 226 to PORT_ACCESS mapping\n" in cp.stdout
     assert "-- WARNING: tcp_lmtpss channel already exists.\n" in again.stderr
     assert "INFO" not in again.stdout
+    assert one(instance, "store.admins") == "admin"  # MMP_ADMIN's default
     assert one(instance, "channel:tcp_lmtpss.official_host_name") == "tcp_lmtpss-daemon"
     svc = instance.show("dispatcher.service:LMTPSS.*")
     assert svc == {
@@ -219,6 +220,16 @@ def test_backend_lmtp(instance):
         "TCP|*|225|192.0.2.20|* $Y", "TCP|*|226|192.0.2.20|* $Y",
         "TCP|*|225|192.0.2.11|* $Y", "TCP|*|226|192.0.2.11|* $Y",
         "TCP|*|225|192.0.2.10|* $Y", "TCP|*|226|192.0.2.10|* $Y"]
+
+
+def test_backend_lmtp_store_admin(instance):
+    """The MMP's store administrator is added to store.admins once."""
+    instance.run("set", "store.admins", "ops")
+    cp, again = run_twice(instance, "backendLMTP", "-y", "-D", "MY_IP=192.0.2.20",
+                          "-D", "FRONTEND_IPS=192.0.2.10", "-D", "MMP_ADMIN=mmpadm")
+    assert "-- INFO: Adding mmpadm to store.admins\n" in cp.stdout
+    assert "-- WARNING: mmpadm is already in store.admins" in again.stderr
+    assert one(instance, "store.admins") == "ops mmpadm"
 
 
 def test_backend_lmtp_needs_its_answers(instance):

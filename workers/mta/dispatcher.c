@@ -30,7 +30,9 @@
  * dying within 10 s of their start.  SIGHUP re-reads the configuration
  * (ms_reload) and forwards SIGHUP to every process; new ports need a
  * restart (logged).  SIGTERM/SIGINT forward SIGTERM and exit once every
- * process has gone (SIGKILL after 15 s).
+ * process has gone (SIGKILL after 15 s).  A process gets SIGTERM when the
+ * dispatcher dies (PR_SET_PDEATHSIG), so no orphan keeps the ports from
+ * the next dispatcher, which waits up to DISP_BIND_WAIT_MS for them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -63,6 +66,7 @@
 #define DISP_MAX_PROCS 256
 #define DISP_STOP_GRACE_MS 15000
 #define DISP_QUICK_DEATH_S 10
+#define DISP_BIND_WAIT_MS 5000 /* a port still held by the processes of a dead dispatcher */
 #define DISP_IDLE_RETIRE_S 60 /* MS_DISPATCHER_IDLE_S for tests */
 
 extern char **environ;
@@ -160,6 +164,28 @@ static int resolve_image(const char *image, struct ms_buf *out)
 	return ms_find_program(base, out);
 }
 
+/* Listen on addr:port into s->fds[s->nfds].  A port in use is tried again
+ * for DISP_BIND_WAIT_MS: after a crash of the dispatcher its processes
+ * close the listening sockets they inherited once their SIGTERM (the
+ * parent-death signal) is handled, which may come after our start. */
+static int listen_port(struct disp_service *s, const char *addr, unsigned port,
+		       struct ms_buf *why)
+{
+	const struct timespec step = {0, 50 * 1000 * 1000};
+
+	for (int waited = 0;; waited += 50) {
+		ms_buf_reset(why);
+		if (ms_listen_tcp(addr, port, 511, false, &s->fds[s->nfds], why) == 0)
+			return 0;
+		if (errno != EADDRINUSE || waited >= DISP_BIND_WAIT_MS)
+			return -1;
+		if (waited == 0)
+			ms_log_warning("service %s: port %u is in use; waiting up to %d s for it",
+				       s->name, port, DISP_BIND_WAIT_MS / 1000);
+		nanosleep(&step, NULL);
+	}
+}
+
 /* Bind every port of list ("25 2525", commas allowed) on addr. */
 static int bind_ports(struct disp_service *s, const char *list, const char *addr, bool ssl,
 		      struct ms_buf *why)
@@ -184,8 +210,7 @@ static int bind_ports(struct disp_service *s, const char *list, const char *addr
 			ms_buf_setf(why, "service %s: more than %d ports", s->name, DISP_MAX_FDS);
 			return -1;
 		}
-		ms_buf_reset(why);
-		if (ms_listen_tcp(addr, (unsigned)port, 511, false, &s->fds[s->nfds], why) < 0) {
+		if (listen_port(s, addr, (unsigned)port, why) < 0) {
 			char *r = ms_xstrdup(why->data);
 			ms_buf_setf(why, "service %s: cannot listen on %s port %lu: %s", s->name,
 				    addr != NULL ? addr : "*", port, r);
@@ -257,6 +282,8 @@ static struct disp_service *service_new(struct disp *d, const char *name, struct
 		s->parameter = ms_xstrdup(v);
 	if ((v = ms_conf_named_str(conf, MS_OPT_DISPATCHER_SERVICE_LOGFILENAME, name)) != NULL)
 		s->logfile = ms_xstrdup(v);
+	if (addr == NULL) /* the host's address, base.listenaddr, unless the service names one */
+		addr = ms_conf_str(conf, MS_OPT_BASE_LISTENADDR);
 	if (addr != NULL && (*addr == '\0' || strcmp(addr, "*") == 0 ||
 			     strcasecmp(addr, "ALL") == 0))
 		addr = NULL;
@@ -319,7 +346,7 @@ static void env_free(char **env)
 /* In the forked child: the sockets to 3.., the status socket after them,
  * clean signals, exec. */
 static noreturn void child_exec(const struct disp_service *s, char **env, int errpipe,
-				int status_fd)
+				int status_fd, pid_t parent)
 {
 	int high[DISP_MAX_FDS + 1];
 	sigset_t none;
@@ -328,6 +355,14 @@ static noreturn void child_exec(const struct disp_service *s, char **env, int er
 
 	for (int sig = 1; sig < NSIG; sig++)
 		signal(sig, SIG_DFL);
+	/* The dispatcher's death is the process's SIGTERM (stop accepting, close
+	 * the listening sockets, finish the sessions): kept across execve. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0)
+		goto fail;
+	if (getppid() != parent) { /* died before the prctl */
+		errno = ESRCH;
+		goto fail;
+	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	if (null >= 0) {
@@ -382,9 +417,10 @@ static int proc_start(struct disp_service *s)
 		return -1;
 	}
 	env = child_env(s);
+	pid_t self = getpid();
 	pid = fork();
 	if (pid == 0)
-		child_exec(s, env, pfd[1], sp[1]);
+		child_exec(s, env, pfd[1], sp[1], self);
 	env_free(env);
 	close(pfd[1]);
 	close(sp[1]);

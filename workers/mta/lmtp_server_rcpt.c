@@ -63,15 +63,18 @@ static bool ends_with(const char *s, const char *tail)
 	return n > t && strcasecmp(s + n - t, tail) == 0;
 }
 
-/* Is host one of this server's own names (a route, not a mail domain)? */
+/* Is host one of this server's own names (a route, not a mail domain)?
+ * "lmtpcs-daemon" is the host of the LMTP delivery options' addresses
+ * (`$M...@lmtpcs-daemon`): the front end's channel name, which a back end
+ * (backendLMTP) does not have as a channel of its own. */
 static bool local_host(const struct ms_conf *conf, const char *host)
 {
 	const char *const *names;
 	const char *v = ms_conf_str(conf, MS_OPT_BASE_HOSTNAME);
 	size_t n;
 
-	if (strcasecmp(host, "localhost") == 0 || ends_with(host, ".lmtp") ||
-	    (v != NULL && strcasecmp(v, host) == 0))
+	if (strcasecmp(host, "localhost") == 0 || strcasecmp(host, "lmtpcs-daemon") == 0 ||
+	    ends_with(host, ".lmtp") || (v != NULL && strcasecmp(v, host) == 0))
 		return true;
 	n = ms_conf_group_names(conf, "channel", &names);
 	for (size_t i = 0; i < n; i++) {

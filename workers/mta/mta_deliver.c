@@ -27,6 +27,7 @@
 #include "mta_log.h"
 #include "mta_mapping.h"
 #include "mta_rewrite.h"
+#include "mta_vacation.h"
 #include "store.h"
 
 #define PROG "mta_deliver"
@@ -86,12 +87,15 @@ struct ms_directory *mta_job_directory(struct mta_job *j, struct ms_buf *why)
 
 /* ---- the simple drivers -------------------------------------------------- */
 
-static void deliver_discard(struct mta_msg *m)
+/* Discard; an autoreply copy first gets its reply (mta_vacation.h). */
+static void deliver_discard(struct mta_job *j, struct mta_msg *m)
 {
 	size_t i;
 
-	for (i = 0; i < m->env->nrcpts; i++)
+	for (i = 0; i < m->env->nrcpts; i++) {
 		mta_result_set(&m->res[i], 2, "2.0.0", NULL, "x-local;discarded (bitbucket)");
+		mta_vacation_handle(j, m, i);
+	}
 }
 
 static void deliver_none(struct mta_job *j, struct mta_msg *m)
@@ -437,7 +441,7 @@ static int process(struct mta_job *j, const struct mta_qentry *e)
 		mta_deliver_smtp(j, &m, drv == DRV_LMTP);
 		break;
 	case DRV_DISCARD:
-		deliver_discard(&m);
+		deliver_discard(j, &m);
 		break;
 	default:
 		deliver_none(j, &m);

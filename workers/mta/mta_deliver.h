@@ -19,7 +19,7 @@
  *   ims-ms, l            local delivery into the message store
  *   lmtp keyword         LMTP client (RFC 2033), one reply per recipient
  *   smtp keyword, tcp_*  SMTP client: MX, STARTTLS, PIPELINING
- *   bitbucket            discard
+ *   bitbucket            discard (an autoreply copy is answered first: mta_vacation.h)
  *   hold                 keep the message, held (.held/)
  */
 #ifndef MTA_DELIVER_H
@@ -80,6 +80,14 @@ void mta_result_set(struct mta_result *r, int cls, const char *status, const cha
 /* Drivers: fill m->res[i] for every recipient. */
 void mta_deliver_store(struct mta_job *j, struct mta_msg *m);
 void mta_deliver_smtp(struct mta_job *j, struct mta_msg *m, bool lmtp);
+
+/* Channel l: when the user u's delivery options route recipient i's mail
+ * off this host's store (a front end), queue it again for those addresses
+ * and set m->res[i]; 1 then, 0 when it is to be stored here
+ * (mta_deliver_relay.c). */
+struct ms_directory_user;
+int mta_deliver_relay(struct mta_job *j, struct mta_msg *m, size_t i,
+                      const struct ms_directory_user *u);
 
 /* The job's directory connection (opened on first use); NULL when the
  * instance has no LDAP settings (why says so). */

@@ -34,6 +34,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -43,12 +44,14 @@
 #include <ms/conf.h>
 #include <ms/directory.h>
 #include <ms/errors.h>
+#include <ms/io.h>
 #include <ms/log.h>
 #include <ms/options.h>
 #include <ms/tls.h>
 
 #include "mta_channel.h"
 #include "mta_deliver.h"
+#include "mta_log.h"
 
 #define IO_TIMEOUT_S      120
 #define CONNECT_TIMEOUT_S 30
@@ -720,6 +723,42 @@ static void add_action(struct mta_msg *m, char c)
 	}
 }
 
+/* An outbound connection record (mta_log.h): "- O" once connected, "- C"
+ * before the close, application SMTP/initial-host/host (LMTP/...). */
+static void log_conn(struct mta_job *j, const struct conn *c, const char *action,
+                     const char *initial, const char *diag, long secs)
+{
+	struct sockaddr_storage ls, rs;
+	socklen_t llen = sizeof(ls), rlen = sizeof(rs);
+	char lip[64], rip[64];
+	unsigned lport, rport;
+	struct mta_connrec r = {0};
+	char *tr, *app;
+
+	if (!mta_log_connection_wanted(j->conf, action))
+		return;
+	memset(&ls, 0, sizeof(ls));
+	memset(&rs, 0, sizeof(rs));
+	if (getsockname(c->fd, (struct sockaddr *)&ls, &llen) < 0)
+		ls.ss_family = AF_UNSPEC;
+	if (getpeername(c->fd, (struct sockaddr *)&rs, &rlen) < 0)
+		rs.ss_family = AF_UNSPEC;
+	lport = ms_sockaddr_text(&ls, lip, sizeof(lip));
+	rport = ms_sockaddr_text(&rs, rip, sizeof(rip));
+	tr = ms_xasprintf("TCP|%s|%u|%s|%u", lip, lport, rip, rport);
+	app = ms_xasprintf("%s/%s/%s", c->lmtp ? "LMTP" : "SMTP", initial, c->host);
+	r.channel = j->channel;
+	r.dir = '-';
+	r.action = action;
+	r.transport = tr;
+	r.app = app;
+	r.diag = diag;
+	r.secs = secs;
+	mta_log_connection(j->conf, j->channels, &r);
+	free(tr);
+	free(app);
+}
+
 static void deliver_group(struct mta_job *j, struct mta_msg *m, const struct group *g, bool lmtp)
 {
 	struct hosts h = {{0}, {0}, 0};
@@ -727,6 +766,7 @@ static void deliver_group(struct mta_job *j, struct mta_msg *m, const struct gro
 	unsigned port = channel_port(j, lmtp);
 	size_t i;
 	int code = 0;
+	time_t opened = 0;
 
 	ms_buf_init(&why);
 	ms_buf_init(&text);
@@ -743,13 +783,18 @@ static void deliver_group(struct mta_job *j, struct mta_msg *m, const struct gro
 			c.no_tls = try > 0;
 			if (connect_host(&c, h.name[i], port, &why) < 0)
 				break;
+			opened = time(NULL);
+			log_conn(j, &c, "O", g->domain, NULL, -1);
 			rc = open_session(j, &c, &code, &text, &why);
 			if (rc == -2)
 				ms_log_notice(
 				    "%s: STARTTLS with %s failed (%s): trying without TLS",
 				    j->channel, h.name[i], why.data);
-			if (rc < 0)
+			if (rc < 0) {
+				log_conn(j, &c, "C", g->domain, why.data,
+				         (long)(time(NULL) - opened));
 				conn_close(&c);
+			}
 			if (rc == -1)
 				break;
 		}
@@ -769,6 +814,7 @@ static void deliver_group(struct mta_job *j, struct mta_msg *m, const struct gro
 			add_action(m, 'S');
 		if (c.pipelining)
 			add_action(m, 'Q');
+		log_conn(j, &c, "C", g->domain, NULL, (long)(time(NULL) - opened));
 		conn_close(&c);
 		goto out;
 	}

@@ -11,7 +11,9 @@
  * over quota is a temporary failure while the grace period lasts, so the
  * message waits in the queue, and permanent after it.  Codes and texts
  * are the LMTP table's (Table 7-1).  Without directory settings (a bare
- * test instance) the uid is the store user as is.
+ * test instance) the uid is the store user as is.  On l, a user whose
+ * delivery options send the mail off this host (a front end) is relayed
+ * instead (mta_deliver_relay.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,8 +88,10 @@ static char *userid_of(const struct mta_job *j, const struct ms_directory_user *
 	return ms_xasprintf("%s@%s", u->uid, u->domain);
 }
 
-/* Find the user: 0, or -1 with the result set. */
-static int resolve(struct mta_job *j, const char *addr, struct target *t, struct mta_result *res)
+/* Find the user: 0 (with the entry in *u_r when there is a directory), or
+ * -1 with the result set. */
+static int resolve(struct mta_job *j, const char *addr, struct target *t, struct mta_result *res,
+                   struct ms_directory_user **u_r)
 {
 	struct ms_directory *dir;
 	struct ms_directory_user *u = NULL;
@@ -113,6 +117,8 @@ static int resolve(struct mta_job *j, const char *addr, struct target *t, struct
 		t->userid = userid_of(j, u);
 		t->quota = u->quota;
 		t->msg_quota = u->msg_quota;
+		*u_r = u;
+		u = NULL;
 		break;
 	case MS_E_NOUSER:
 	case MS_E_SYNTAX:
@@ -200,16 +206,25 @@ static void deliver_one(struct mta_job *j, struct mta_msg *m, size_t i, struct s
 	struct mta_result *res = &m->res[i];
 	struct store_deliver_opts o;
 	struct store_quota_limits limits;
+	struct ms_directory_user *u = NULL;
 	struct target t;
 	struct ms_buf why;
 	char qb[32], mb[32];
 	const char *q, *mq;
 
 	memset(&t, 0, sizeof(t));
-	if (resolve(j, m->env->rcpts[i].addr, &t, res) < 0) {
+	if (resolve(j, m->env->rcpts[i].addr, &t, res, &u) < 0) {
 		target_free(&t);
 		return;
 	}
+	/* l on a front end: the user's delivery options may send it elsewhere */
+	if (u != NULL && strcmp(j->channel, MTA_CHANNEL_LOCAL) == 0 &&
+	    mta_deliver_relay(j, m, i, u)) {
+		ms_directory_user_unref(&u);
+		target_free(&t);
+		return;
+	}
+	ms_directory_user_unref(&u);
 	ms_buf_init(&why);
 	store_quota_limits_init(&limits);
 	quota_text(t.quota, qb, sizeof(qb), &q);

@@ -221,8 +221,7 @@ static int expand_tmpl(const char *tmpl, const struct mta_expand_in *in, struct 
 
 /* ---- the vacation dates ----------------------------------------------- */
 
-/* A generalized time "YYYYMMDDHHMMSSZ" (seconds optional) as seconds, or -1. */
-static long long gentime(const char *s)
+long long mta_expand_gentime(const char *s)
 {
 	struct tm tm;
 	int n = 0;
@@ -240,8 +239,8 @@ static long long gentime(const char *s)
 
 static bool on_vacation(const struct mta_expand_in *in)
 {
-	long long start = gentime(in->user->vacation_start);
-	long long end = gentime(in->user->vacation_end);
+	long long start = mta_expand_gentime(in->user->vacation_start);
+	long long end = mta_expand_gentime(in->user->vacation_end);
 
 	if (in->user->vacation_start != NULL && start >= 0 && in->now < start)
 		return false;

@@ -93,6 +93,9 @@ void mta_expand_out_deinit(struct mta_expand_out *o);
 enum mta_expand_status mta_expand_user(const struct mta_dopts *d, const struct mta_expand_in *in,
                                        struct mta_expand_out *o);
 
+/* A generalized time "YYYYMMDDHHMM[SS]Z" (vacationStartDate) as seconds, or -1. */
+long long mta_expand_gentime(const char *s);
+
 /*
  * The alias table: the values of alias:NAME.alias_entry for local part
  * name (without case), into o->addrs.  1 when name is an alias, 0 when not.

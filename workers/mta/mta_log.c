@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,36 @@ static bool channel_logs(const struct mta_channel_table *t, const char *name)
 	       !mta_channel_flag(t, ch, MS_OPT_CHANNEL_NOLOGGING);
 }
 
+static bool opt_on(const struct ms_conf *conf, enum ms_opt opt)
+{
+	return conf != NULL && ms_conf_bool(conf, opt);
+}
+
+/* log_node: the system's node name (looked up once per process). */
+static const char *node_name(void)
+{
+	static char name[256];
+
+	if (name[0] == '\0' && (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0'))
+		snprintf(name, sizeof(name), "localhost");
+	return name;
+}
+
+/* log_username: "*user" for a SASL user, else the process's user name. */
+static char *user_field(const char *sasl_user)
+{
+	static char *self;
+
+	if (sasl_user != NULL && *sasl_user != '\0')
+		return ms_xasprintf("*%s", sasl_user);
+	if (self == NULL) {
+		struct passwd *pw = getpwuid(geteuid());
+		self = pw != NULL ? ms_xstrdup(pw->pw_name)
+		                  : ms_xasprintf("%lu", (unsigned long)geteuid());
+	}
+	return ms_xstrdup(self);
+}
+
 static void put_field(struct ms_buf *out, const char *v, bool nonnull)
 {
 	ms_buf_putc(out, ' ');
@@ -49,7 +80,8 @@ static void put_field(struct ms_buf *out, const char *v, bool nonnull)
 		ms_buf_putc(out, (unsigned char)*v < 32 ? ' ' : *v);
 }
 
-static void put_stamp(struct ms_buf *out, double when)
+/* The date and time, then [node] [pid.0.n]. */
+static void put_stamp(const struct ms_conf *conf, struct ms_buf *out, double when)
 {
 	static const char *const mon[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 	                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -60,6 +92,10 @@ static void put_stamp(struct ms_buf *out, double when)
 	ms_buf_printf(out, "%02d-%s-%04d %02d:%02d:%02d.%02d", tm.tm_mday, mon[tm.tm_mon],
 	              tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
 	              (int)((when - (double)t) * 100) % 100);
+	if (opt_on(conf, MS_OPT_MTA_LOG_NODE))
+		put_field(out, node_name(), false);
+	if (opt_on(conf, MS_OPT_MTA_LOG_PROCESS))
+		ms_buf_printf(out, " %x.0.%u", (unsigned)getpid(), record_count);
 }
 
 /* An XML attribute value: <, & and " escaped, control characters dropped. */
@@ -79,9 +115,9 @@ static void put_attr(struct ms_buf *out, const char *name, const char *v)
 	ms_buf_putc(out, '"');
 }
 
-/* log_format 4: one <en .../> element per record (seed 5889-5988). */
-static void format_xml(const struct ms_conf *conf, const struct mta_logrec *r, double when,
-                       uint64_t blocks, struct ms_buf *out)
+/* "<el ts=... [no=...] [pi=...]" of log_format 4. */
+static void put_xml_head(const struct ms_conf *conf, const char *el, double when,
+                         struct ms_buf *out)
 {
 	time_t t = (time_t)when;
 	struct tm tm;
@@ -91,12 +127,23 @@ static void format_xml(const struct ms_conf *conf, const struct mta_logrec *r, d
 	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%02d", tm.tm_year + 1900,
 	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
 	         (int)((when - (double)t) * 100) % 100);
-	ms_buf_puts(out, "<en");
+	ms_buf_printf(out, "<%s", el);
 	put_attr(out, "ts", ts);
-	if (ms_conf_bool(conf, MS_OPT_MTA_LOG_PROCESS)) {
+	if (opt_on(conf, MS_OPT_MTA_LOG_NODE))
+		put_attr(out, "no", node_name());
+	if (opt_on(conf, MS_OPT_MTA_LOG_PROCESS)) {
 		snprintf(num, sizeof(num), "%x.0.%u", (unsigned)getpid(), record_count);
 		put_attr(out, "pi", num);
 	}
+}
+
+/* log_format 4: one <en .../> element per record (seed 5889-5988). */
+static void format_xml(const struct ms_conf *conf, const struct mta_logrec *r, double when,
+                       uint64_t blocks, struct ms_buf *out)
+{
+	char num[32];
+
+	put_xml_head(conf, "en", when, out);
 	put_attr(out, "sc", r->src);
 	put_attr(out, "dc", r->dst != NULL ? r->dst : "");
 	put_attr(out, "ac", r->action);
@@ -118,8 +165,16 @@ static void format_xml(const struct ms_conf *conf, const struct mta_logrec *r, d
 	}
 	if (ms_conf_bool(conf, MS_OPT_MTA_LOG_FILENAME) && r->file != NULL)
 		put_attr(out, "fi", r->file);
+	if (ms_conf_bool(conf, MS_OPT_MTA_LOG_ENVELOPE_ID) && r->envid != NULL)
+		put_attr(out, "ei", r->envid);
 	if (ms_conf_bool(conf, MS_OPT_MTA_LOG_MESSAGE_ID) && r->msgid != NULL)
 		put_attr(out, "mi", r->msgid);
+	if (ms_conf_bool(conf, MS_OPT_MTA_LOG_USERNAME)) {
+		char *u = user_field(r->user);
+
+		put_attr(out, "us", u);
+		free(u);
+	}
 	if ((ms_conf_int(conf, MS_OPT_MTA_LOG_CONNECTION) & 1) && r->conn != NULL)
 		put_attr(out, "ss", r->conn);
 	if (r->diag != NULL)
@@ -129,6 +184,13 @@ static void format_xml(const struct ms_conf *conf, const struct mta_logrec *r, d
 		put_attr(out, "qt", num);
 	}
 	ms_buf_puts(out, "/>\n");
+}
+
+static bool xml_format(const struct ms_conf *conf)
+{
+	const char *fmt = conf != NULL ? ms_conf_str(conf, MS_OPT_MTA_LOG_FORMAT) : NULL;
+
+	return fmt != NULL && strcmp(fmt, "4") == 0;
 }
 
 void mta_log_format(const struct ms_conf *conf, const struct mta_logrec *r, double when,
@@ -141,14 +203,12 @@ void mta_log_format(const struct ms_conf *conf, const struct mta_logrec *r, doub
 
 	if (bs <= 0)
 		bs = 1024;
-	if (fmt != NULL && strcmp(fmt, "4") == 0) {
+	if (xml_format(conf)) {
 		format_xml(conf, r, when,
 		           r->size == 0 ? 0 : (r->size + (uint64_t)bs - 1) / (uint64_t)bs, out);
 		return;
 	}
-	put_stamp(out, when);
-	if (conf != NULL && ms_conf_bool(conf, MS_OPT_MTA_LOG_PROCESS))
-		ms_buf_printf(out, " %x.0.%u", (unsigned)getpid(), record_count);
+	put_stamp(conf, out, when);
 	put_field(out, r->src, false);
 	if (r->dst != NULL)
 		put_field(out, r->dst, false);
@@ -163,49 +223,49 @@ void mta_log_format(const struct ms_conf *conf, const struct mta_logrec *r, doub
 	put_field(out, orcpt.data, nonnull);
 	ms_buf_deinit(&orcpt);
 	put_field(out, r->to, nonnull);
-	if (conf != NULL && ms_conf_bool(conf, MS_OPT_MTA_LOG_NOTARY))
+	if (opt_on(conf, MS_OPT_MTA_LOG_NOTARY))
 		ms_buf_printf(out, " %u", r->notify);
-	if (conf != NULL && ms_conf_bool(conf, MS_OPT_MTA_LOG_FILENAME) && r->file != NULL)
+	if (opt_on(conf, MS_OPT_MTA_LOG_FILENAME) && r->file != NULL)
 		put_field(out, r->file, false);
-	if (conf != NULL && ms_conf_bool(conf, MS_OPT_MTA_LOG_MESSAGE_ID) && r->msgid != NULL)
+	if (opt_on(conf, MS_OPT_MTA_LOG_ENVELOPE_ID) && r->envid != NULL)
+		put_field(out, r->envid, false);
+	if (opt_on(conf, MS_OPT_MTA_LOG_MESSAGE_ID) && r->msgid != NULL)
 		put_field(out, r->msgid, false);
+	if (opt_on(conf, MS_OPT_MTA_LOG_USERNAME)) {
+		char *u = user_field(r->user);
+
+		put_field(out, u, false);
+		free(u);
+	}
 	if (conf != NULL && (ms_conf_int(conf, MS_OPT_MTA_LOG_CONNECTION) & 1) && r->conn != NULL)
 		put_field(out, r->conn, false);
-	if (conf != NULL && ms_conf_bool(conf, MS_OPT_MTA_LOG_QUEUE_TIME) && r->queue_time >= 0)
+	if (opt_on(conf, MS_OPT_MTA_LOG_QUEUE_TIME) && r->queue_time >= 0)
 		ms_buf_printf(out, " %ld", r->queue_time);
 	if (r->diag != NULL)
 		put_field(out, r->diag, false);
 	ms_buf_putc(out, '\n');
 }
 
-void mta_log_record(const struct ms_conf *conf, const struct mta_channel_table *t,
-                    const struct mta_logrec *r)
+/* Append one formatted line to data/log/NAME (or syslog, log_messages_syslog). */
+static void write_line(const struct ms_conf *conf, const char *name, struct ms_buf *line)
 {
 	static bool complained;
-	struct ms_buf line;
-	struct timeval tv;
-	char *path;
+	long long sys = conf != NULL ? ms_conf_int(conf, MS_OPT_MTA_LOG_MESSAGES_SYSLOG) : 0;
+	char *rel, *path;
 	int fd;
 
-	long long sys = conf != NULL ? ms_conf_int(conf, MS_OPT_MTA_LOG_MESSAGES_SYSLOG) : 0;
-
-	if (!channel_logs(t, r->src) && !(r->dst != NULL && channel_logs(t, r->dst)))
-		return;
-	gettimeofday(&tv, NULL);
-	ms_buf_init(&line);
-	mta_log_format(conf, r, (double)tv.tv_sec + (double)tv.tv_usec / 1e6, &line);
 	record_count++;
 	if (sys != 0) {
 		/* |value| is the priority and facility; negative: syslog only */
-		syslog((int)((sys < 0 ? -sys : sys) & 0x3ff), "%.*s", (int)line.len - 1, line.data);
-		if (sys < 0) {
-			ms_buf_deinit(&line);
+		syslog((int)((sys < 0 ? -sys : sys) & 0x3ff), "%.*s", (int)line->len - 1,
+		       line->data);
+		if (sys < 0)
 			return;
-		}
 	}
-	path = ms_instance_path("data/log/mail.log_current");
+	rel = ms_xasprintf("data/log/%s", name);
+	path = ms_instance_path(rel);
 	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (fd < 0 || write(fd, line.data, line.len) != (ssize_t)line.len) {
+	if (fd < 0 || write(fd, line->data, line->len) != (ssize_t)line->len) {
 		if (!complained)
 			ms_log_error("cannot write %s: %s", path, strerror(errno));
 		complained = true;
@@ -213,6 +273,106 @@ void mta_log_record(const struct ms_conf *conf, const struct mta_channel_table *
 	if (fd >= 0)
 		close(fd);
 	free(path);
+	free(rel);
+}
+
+static double now_secs(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+void mta_log_record(const struct ms_conf *conf, const struct mta_channel_table *t,
+                    const struct mta_logrec *r)
+{
+	struct ms_buf line;
+
+	if (!channel_logs(t, r->src) && !(r->dst != NULL && channel_logs(t, r->dst)))
+		return;
+	ms_buf_init(&line);
+	mta_log_format(conf, r, now_secs(), &line);
+	write_line(conf, "mail.log_current", &line);
+	ms_buf_deinit(&line);
+}
+
+/* ---- connection records ------------------------------------------------ */
+
+bool mta_log_connection_wanted(const struct ms_conf *conf, const char *action)
+{
+	long long bits = conf != NULL ? ms_conf_int(conf, MS_OPT_MTA_LOG_CONNECTION) : 0;
+
+	if (action != NULL && strcmp(action, "U") == 0)
+		return (bits & 128) != 0;
+	return (bits & 2) != 0;
+}
+
+/* log_format 4: <co .../> (seed 5913-5927). */
+static void format_conn_xml(const struct ms_conf *conf, const struct mta_connrec *r, double when,
+                            struct ms_buf *out)
+{
+	char dir[2] = {r->dir, '\0'}, num[32];
+
+	put_xml_head(conf, "co", when, out);
+	put_attr(out, "sc", r->channel);
+	put_attr(out, "dr", dir);
+	put_attr(out, "ac", r->action);
+	put_attr(out, "tr", r->transport);
+	put_attr(out, "ap", r->app);
+	if (ms_conf_bool(conf, MS_OPT_MTA_LOG_USERNAME) || strcmp(r->action, "U") == 0) {
+		char *u = user_field(r->user);
+
+		put_attr(out, "us", u);
+		free(u);
+	}
+	if (r->diag != NULL)
+		put_attr(out, "di", r->diag);
+	if (ms_conf_bool(conf, MS_OPT_MTA_LOG_QUEUE_TIME) && r->secs >= 0) {
+		snprintf(num, sizeof(num), "%ld", r->secs);
+		put_attr(out, "ct", num);
+	}
+	ms_buf_puts(out, "/>\n");
+}
+
+void mta_log_format_connection(const struct ms_conf *conf, const struct mta_connrec *r, double when,
+                               struct ms_buf *out)
+{
+	if (xml_format(conf)) {
+		format_conn_xml(conf, r, when, out);
+		return;
+	}
+	put_stamp(conf, out, when);
+	put_field(out, r->channel, false);
+	ms_buf_printf(out, " %c %s", r->dir, r->action);
+	put_field(out, r->transport, true);
+	put_field(out, r->app, true);
+	if (opt_on(conf, MS_OPT_MTA_LOG_USERNAME) || strcmp(r->action, "U") == 0) {
+		char *u = user_field(r->user);
+
+		put_field(out, u, false);
+		free(u);
+	}
+	if (opt_on(conf, MS_OPT_MTA_LOG_QUEUE_TIME) && r->secs >= 0)
+		ms_buf_printf(out, " %ld", r->secs);
+	if (r->diag != NULL)
+		put_field(out, r->diag, false);
+	ms_buf_putc(out, '\n');
+}
+
+void mta_log_connection(const struct ms_conf *conf, const struct mta_channel_table *t,
+                        const struct mta_connrec *r)
+{
+	struct ms_buf line;
+
+	if (!mta_log_connection_wanted(conf, r->action) || !channel_logs(t, r->channel))
+		return;
+	ms_buf_init(&line);
+	mta_log_format_connection(conf, r, now_secs(), &line);
+	write_line(conf,
+	           opt_on(conf, MS_OPT_MTA_SEPARATE_CONNECTION_LOG) ? "connection.log_current"
+	                                                            : "mail.log_current",
+	           &line);
 	ms_buf_deinit(&line);
 }
 

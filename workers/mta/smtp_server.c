@@ -87,8 +87,20 @@ static void dopts_load(struct smtp_snap *snap)
 	ms_buf_deinit(&why);
 }
 
-/* Load the compiled configuration and build a snapshot; NULL with why. */
-static struct smtp_snap *snap_load(struct ms_buf *why)
+/* The idle timeout: dispatcher.service:SERVICE.idletimeout seconds;
+ * MS_SMTP_IDLE_MS (milliseconds), when set, overrides it for tests. */
+static uint64_t idle_ms(const struct ms_conf *conf, const char *service)
+{
+	long long secs = ms_conf_named_int(conf, MS_OPT_DISPATCHER_SERVICE_IDLETIMEOUT, service);
+
+	if (secs <= 0)
+		secs = 10 * 60;
+	return env_u64("MS_SMTP_IDLE_MS", (uint64_t)secs * 1000);
+}
+
+/* Load the compiled configuration and build a snapshot for the service;
+ * NULL with why. */
+static struct smtp_snap *snap_load(const char *service, struct ms_buf *why)
 {
 	struct smtp_snap *snap = ms_xcalloc(1, sizeof(*snap));
 	const char *host;
@@ -113,9 +125,8 @@ static struct smtp_snap *snap_load(struct ms_buf *why)
 	snap->block_size = (uint64_t)ms_conf_int(snap->conf, MS_OPT_MTA_BLOCK_SIZE);
 	if (snap->block_size == 0)
 		snap->block_size = 1024;
-	snap->idle_ms = env_u64("MS_SMTP_IDLE_MS", 10 * 60 * 1000);
-	snap->max_rcpts = (size_t)env_u64("MS_SMTP_MAX_RCPTS", SMTP_DEFAULT_MAX_RCPTS);
-	snap->default_size = env_u64("MS_SMTP_MAX_SIZE", 0);
+	snap->idle_ms = idle_ms(snap->conf, service);
+	snap->max_rcpts = (size_t)env_u64("MS_SMTP_MAX_RCPTS", 0);
 	dopts_load(snap);
 	return snap;
 }
@@ -213,7 +224,7 @@ static void reload(struct smtp_server *srv)
 	struct smtp_snap *snap;
 
 	ms_buf_init(&why);
-	snap = snap_load(&why);
+	snap = snap_load(srv->service, &why);
 	if (snap == NULL) {
 		ms_log_error("refresh failed, keeping the configuration in use: %s", why.data);
 		ms_buf_deinit(&why);
@@ -339,10 +350,10 @@ static void setup(struct smtp_server *srv, struct ms_buf *why)
 	struct ms_directory_settings ds;
 	char *root, *plain;
 
-	srv->snap = snap_load(why);
+	srv->service = ms_xstrdup(svc != NULL && *svc != '\0' ? svc : "SMTP");
+	srv->snap = snap_load(srv->service, why);
 	if (srv->snap == NULL)
 		ms_fatal(MS_EXIT_CONFIG, "tcp_smtp_server: %s", why->data);
-	srv->service = ms_xstrdup(svc != NULL && *svc != '\0' ? svc : "SMTP");
 	srv->channel = param_value(param, "CHANNEL");
 	if (srv->channel == NULL)
 		srv->channel = ms_xstrdup("tcp_local");

@@ -70,9 +70,8 @@ struct smtp_snap {
 	struct mta_rewrite *rw;
 	char *hostname;        /* base.hostname (or gethostname) */
 	uint64_t block_size;   /* mta.block_size */
-	uint64_t idle_ms;      /* MS_SMTP_IDLE_MS or 10 minutes */
-	size_t max_rcpts;      /* MS_SMTP_MAX_RCPTS or SMTP_DEFAULT_MAX_RCPTS */
-	uint64_t default_size; /* MS_SMTP_MAX_SIZE (bytes), 0: none */
+	uint64_t idle_ms;      /* dispatcher.service:SVC.idletimeout (MS_SMTP_IDLE_MS) */
+	size_t max_rcpts;      /* MS_SMTP_MAX_RCPTS (a test override), 0: the channel's */
 	struct mta_dopts dopts; /* mta.delivery_options, parsed */
 	char *dopts_error;      /* why it does not parse (local delivery then 451), or NULL */
 };
@@ -146,6 +145,8 @@ struct smtp_session {
 	const struct mta_channel *channel; /* source channel (after switches) */
 	char *app_info;                    /* "SMTP" or "SMTP/<PORT_ACCESS $Y text>" */
 	char *auth_user;                   /* authenticated identity, or NULL */
+	const char *log_channel;           /* channel of the O record (C pairs it), or NULL */
+	const char *end_why;               /* why the server closed (a literal), or NULL */
 	unsigned bad_commands;
 	struct ms_buf line;
 	/* the transaction */
@@ -194,8 +195,15 @@ void smtp_session_resume(struct smtp_session *s);
 void smtp_session_reset(struct smtp_session *s);
 /* The session's effective maximum message size in bytes (0: none). */
 uint64_t smtp_session_max_size(const struct smtp_session *s);
+/* RCPT commands allowed in one transaction: the source channel's
+ * recipientlimit, else SMTP_DEFAULT_MAX_RCPTS (MS_SMTP_MAX_RCPTS overrides). */
+size_t smtp_session_max_rcpts(const struct smtp_session *s);
 /* Does the source channel have keyword opt (a channel:*.KEYWORD flag)? */
 bool smtp_session_flag(const struct smtp_session *s, int opt);
+/* A connection record (mta_log.h) of the session: action "O", "C", "X",
+ * "U"; user and diag may be NULL; secs < 0: none. */
+void smtp_session_log_conn(struct smtp_session *s, const char *channel, const char *action,
+			   const char *user, const char *diag, long secs);
 /* Switch the source channel to the one named (log it); false if unknown. */
 bool smtp_session_switch_channel(struct smtp_session *s, const char *name, const char *why);
 /* Apply access table name to probe: 0 allowed (or no match), 1 refused

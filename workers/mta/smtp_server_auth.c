@@ -102,6 +102,8 @@ static void auth_done(enum ms_error err, const struct ms_directory_user *user, c
 		s->auth_user = s->auth_login;
 		s->auth_login = NULL;
 		ms_log_notice("login %s %s %s", s->peer, s->auth_user, mech);
+		smtp_session_log_conn(s, s->channel->name, "U", NULL,
+				      "235 2.7.0 Authentication successful", -1);
 		sw = mta_channel_get(s->snap->channels, s->channel,
 				     MS_OPT_CHANNEL_SASLSWITCHCHANNEL);
 		if (sw != NULL && *sw != '\0')
@@ -115,6 +117,8 @@ static void auth_done(enum ms_error err, const struct ms_directory_user *user, c
 		ms_log_notice("badlogin: %s %s %s authentication failure%s%s", s->peer, mech,
 			      s->auth_login, err == MS_E_NOPERM ? ": " : "",
 			      err == MS_E_NOPERM && why ? why : "");
+		smtp_session_log_conn(s, s->channel->name, "U", s->auth_login,
+				      "535 5.7.8 Authentication credentials invalid", -1);
 		smtp_reply(s, 535, "5.7.8", "Authentication credentials invalid");
 		if (++s->bad_commands > SMTP_MAX_BAD_COMMANDS)
 			smtp_session_close(s, "4.7.0", "Too many errors");

@@ -129,7 +129,8 @@ static void refuse(struct smtp_session *s)
 	}
 }
 
-static void log_enqueue(struct smtp_session *s, const struct mta_qenv *env)
+/* E records; the envelope id is the client's ENVID, else the queue id. */
+static void log_enqueue(struct smtp_session *s, const struct mta_qenv *env, const char *id)
 {
 	struct ms_buf action, conn;
 
@@ -150,6 +151,8 @@ static void log_enqueue(struct smtp_session *s, const struct mta_qenv *env)
 		r.to = s->rcpts[i].addr;
 		r.notify = s->rcpts[i].notify;
 		r.conn = conn.data;
+		r.user = s->auth_user;
+		r.envid = s->envid != NULL ? s->envid : id;
 		r.queue_time = -1;
 		mta_log_record(s->snap->conf, s->snap->channels, &r);
 		mta_counters_add(s->rcpts[i].channel, MTA_CTR_RECEIVED, 1, 1, env->size, false, 0);
@@ -206,7 +209,7 @@ static void commit(struct smtp_session *s)
 			if (!seen)
 				mta_queue_notify(s->srv->run_dir, ch[i]);
 		}
-		log_enqueue(s, &env);
+		log_enqueue(s, &env, id);
 	}
 	free(rc);
 	free(ch);

@@ -475,8 +475,8 @@ static void expand_entry(struct smtp_session *s, const struct ms_directory_user 
 			ms_log_warning("%s rcpt <%s>: expanding %s: %s", s->peer, p->orig, u->dn,
 			               o.why->data);
 		if (o.autoreply)
-			ms_log_info("%s rcpt <%s>: %s has an autoreply; the copy goes to bitbucket "
-			            "(replies are not generated yet)",
+			ms_log_info("%s rcpt <%s>: %s has an autoreply; the bitbucket channel "
+			            "answers the copy",
 			            s->peer, p->orig, u->dn);
 		for (size_t i = 0; i < o.naddrs; i++)
 			push_item(s, o.addrs[i], p->depth + 1, false);
@@ -806,7 +806,7 @@ static bool rcpt_allowed(struct smtp_session *s)
 		smtp_reply(s, 503, "5.5.1", "Need MAIL command first");
 		return false;
 	}
-	if (s->rcpts_tried >= s->snap->max_rcpts) {
+	if (s->rcpts_tried >= smtp_session_max_rcpts(s)) {
 		ms_log_notice("%s too many recipients (%zu)", s->peer, s->rcpts_tried);
 		smtp_reply(s, 452, "4.5.3", "Too many recipients");
 		return false;

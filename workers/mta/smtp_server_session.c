@@ -30,6 +30,7 @@
 
 #include "mta_access.h"
 #include "mta_channel.h"
+#include "mta_log.h"
 #include "mta_mapping.h"
 #include "mta_rewrite.h"
 #include "smtp_server.h"
@@ -79,9 +80,32 @@ void smtp_reply(struct smtp_session *s, int code, const char *esc, const char *f
 
 void smtp_session_close(struct smtp_session *s, const char *esc, const char *text)
 {
+	s->end_why = text;
 	smtp_reply(s, 421, esc, "%s %s", s->snap->hostname, text);
 	s->state = SMTP_STATE_CLOSING;
 	ms_conn_close_after_flush(s->conn);
+}
+
+void smtp_session_log_conn(struct smtp_session *s, const char *channel, const char *action,
+			   const char *user, const char *diag, long secs)
+{
+	struct mta_connrec r = {0};
+	char *tr;
+
+	if (channel == NULL || !mta_log_connection_wanted(s->snap->conf, action))
+		return;
+	tr = ms_xasprintf("TCP|%s|%s|%s|%s", s->server_ip, s->server_port, s->client_ip,
+			  s->client_port);
+	r.channel = channel;
+	r.dir = '+';
+	r.action = action;
+	r.transport = tr;
+	r.app = s->app_info != NULL ? s->app_info : "SMTP";
+	r.user = user != NULL ? user : s->auth_user;
+	r.diag = diag;
+	r.secs = secs;
+	mta_log_connection(s->snap->conf, s->snap->channels, &r);
+	free(tr);
 }
 
 bool smtp_session_flag(const struct smtp_session *s, int opt)
@@ -107,7 +131,7 @@ bool smtp_session_switch_channel(struct smtp_session *s, const char *name, const
 
 uint64_t smtp_session_max_size(const struct smtp_session *s)
 {
-	uint64_t best = s->snap->default_size;
+	uint64_t best = 0;
 	const enum ms_opt opts[] = {MS_OPT_CHANNEL_BLOCKLIMIT, MS_OPT_CHANNEL_SOURCEBLOCKLIMIT};
 
 	for (size_t i = 0; i < 2; i++) {
@@ -118,6 +142,18 @@ uint64_t smtp_session_max_size(const struct smtp_session *s)
 			best = bytes;
 	}
 	return best;
+}
+
+size_t smtp_session_max_rcpts(const struct smtp_session *s)
+{
+	const char *v;
+	unsigned long long n;
+
+	if (s->snap->max_rcpts > 0)
+		return s->snap->max_rcpts;
+	v = mta_channel_get(s->snap->channels, s->channel, MS_OPT_CHANNEL_RECIPIENTLIMIT);
+	n = v != NULL ? strtoull(v, NULL, 10) : 0;
+	return n > 0 ? (size_t)n : SMTP_DEFAULT_MAX_RCPTS;
 }
 
 int smtp_session_access(struct smtp_session *s, const char *table, const char *probe,
@@ -185,6 +221,8 @@ static int port_access(struct smtp_session *s)
 			}
 			ms_log_notice("%s PORT_ACCESS refused %s: %s", s->peer, probe.data,
 				      n ? n : "");
+			smtp_session_log_conn(s, s->channel->name, "X", NULL,
+					      n != NULL && *n != '\0' ? n : "Connection refused", -1);
 			smtp_reply(s, code, x ? x : code == 421 ? "4.7.0" : "5.7.1", "%s",
 				   n != NULL && *n != '\0' ? n : "Connection refused");
 			s->state = SMTP_STATE_CLOSING;
@@ -234,6 +272,8 @@ static void greet(struct smtp_session *s)
 {
 	if (port_access(s) < 0)
 		return;
+	s->log_channel = s->channel->name;
+	smtp_session_log_conn(s, s->log_channel, "O", NULL, NULL, -1);
 	switch_by_address(s);
 	s->state = SMTP_STATE_CMD;
 	smtp_reply(s, 220, NULL, "%s -- Server ESMTP (%s %s)", s->snap->hostname,
@@ -263,6 +303,18 @@ void smtp_session_reset(struct smtp_session *s)
 	smtp_data_abort(s);
 }
 
+/* The diagnostic of the C record: none after QUIT. */
+static const char *close_why(struct smtp_session *s)
+{
+	if (s->end_why != NULL)
+		return s->end_why;
+	if (s->state == SMTP_STATE_CLOSING)
+		return NULL;
+	if (*ms_conn_error(s->conn) != '\0')
+		return ms_conn_error(s->conn);
+	return "Connection closed by the client";
+}
+
 static void session_free(struct smtp_session *s)
 {
 	struct smtp_server *srv = s->srv;
@@ -276,6 +328,8 @@ static void session_free(struct smtp_session *s)
 	s->req = NULL;
 	smtp_rcpt_cancel(s);
 	smtp_session_reset(s);
+	if (s->log_channel != NULL)
+		smtp_session_log_conn(s, s->log_channel, "C", NULL, close_why(s), (long)secs);
 	ms_log_notice("close %s %s %lld:%02lld:%02lld", s->peer,
 		      s->auth_user != NULL ? s->auth_user : "[unauthenticated]", secs / 3600,
 		      secs / 60 % 60, secs % 60);

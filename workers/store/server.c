@@ -2,17 +2,16 @@
  * server: the process of popd and imapd (server.h).
  *
  * Start-up: bind the ports, become the user of restricted.cnf when
- * started by root (STYLE 15), fork the other numprocesses processes
- * (they accept on the same sockets), and only the first one logs the
- * readiness line and tells the watcher (ms_ctl_ready).
+ * started by root (STYLE 15); with numprocesses > 1 become the supervisor
+ * of that many workers (see "Supervision" below), else serve.  The process
+ * the watcher started logs the readiness line and tells the watcher
+ * (ms_ctl_ready).
  *
  * Signals: SIGHUP reloads the configuration with ms_reload (the greeting,
  * idle timeout, log level, plaintext policy and certificate apply to new
  * sessions); SIGTERM and SIGINT stop accepting, call the protocol's drain
  * hook and exit once the open sessions have ended (the watcher kills what
- * is left after 20 s).  The first process forwards both to the others and
- * exits after them.  A process of the group that dies is not replaced
- * (logged as an Error).
+ * is left after 20 s).
  */
 #include <errno.h>
 #include <signal.h>
@@ -28,6 +27,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <ms/buf.h>
@@ -136,7 +136,7 @@ void server_session_gone(struct server *srv)
 	long long max = ms_conf_int(srv->conf, srv->proto->opt_maxsessions);
 
 	if (srv->draining) {
-		if (srv->nsessions == 0 && srv->live_kids == 0)
+		if (srv->nsessions == 0)
 			ms_loop_exit(srv->loop);
 		return;
 	}
@@ -233,20 +233,41 @@ static void on_accept_ssl(int fd, const struct sockaddr *peer, socklen_t len, vo
 	accepted(ctx, fd, true);
 }
 
+/* How long a worker whose supervisor is gone lets its sessions' last
+ * answers ("* BYE") go out before it exits. */
+#define SERVER_ORPHAN_MS 300u
+
+/* A worker whose supervisor is gone: stop now (sessions are cut). */
+static void on_orphan(void *ctx)
+{
+	struct server *srv = ctx;
+
+	ms_log_warning("the supervisor is gone: exiting with %zu sessions open", srv->nsessions);
+	ms_loop_exit(srv->loop);
+}
+
+static void reload_conf(struct server *srv)
+{
+	struct ms_buf why;
+	struct ms_reload_hooks hooks = {NULL, apply_conf, srv};
+	long long procs = ms_conf_int(srv->conf, srv->proto->opt_numprocesses);
+
+	ms_buf_init(&why);
+	if (ms_reload(&srv->conf, &hooks, &why) == 0 && srv->proto->reload != NULL)
+		srv->proto->reload(srv);
+	ms_buf_deinit(&why);
+	/* A single process has no supervisor to start the others. */
+	if (srv->supervisor == 0 && ms_conf_int(srv->conf, srv->proto->opt_numprocesses) != procs)
+		ms_log_warning("%s.numprocesses changed: it applies when %s restarts",
+			       srv->proto->service, srv->proto->prog);
+}
+
 static void on_signal(int signo, void *ctx)
 {
 	struct server *srv = ctx;
-	struct ms_buf why;
-	struct ms_reload_hooks hooks = {NULL, apply_conf, srv};
 
-	for (size_t i = 0; i < srv->nkids; i++)
-		if (srv->kids[i] > 0)
-			kill(srv->kids[i], signo == SIGINT ? SIGTERM : signo);
 	if (signo == SIGHUP) {
-		ms_buf_init(&why);
-		if (ms_reload(&srv->conf, &hooks, &why) == 0 && srv->proto->reload != NULL)
-			srv->proto->reload(srv);
-		ms_buf_deinit(&why);
+		reload_conf(srv);
 		return;
 	}
 	ms_log_notice(MS_PRODUCT_NAME " %s " MS_VERSION " shutting down", srv->proto->title);
@@ -255,23 +276,10 @@ static void on_signal(int signo, void *ctx)
 		srv->proto->drain(srv);
 	ms_listener_free(&srv->plain);
 	ms_listener_free(&srv->ssl);
-	if (srv->nsessions == 0 && srv->live_kids == 0)
+	if (srv->nsessions == 0)
 		ms_loop_exit(srv->loop);
-}
-
-static void on_kid_exit(pid_t pid, int status, void *ctx)
-{
-	struct server *srv = ctx;
-
-	for (size_t i = 0; i < srv->nkids; i++)
-		if (srv->kids[i] == pid)
-			srv->kids[i] = 0;
-	srv->live_kids--;
-	if (!srv->draining)
-		ms_log_error("%s process %ld exited (status %d); %zu processes left",
-			     srv->proto->prog, (long)pid, status, srv->live_kids + 1);
-	else if (srv->nsessions == 0 && srv->live_kids == 0)
-		ms_loop_exit(srv->loop);
+	else if (srv->supervisor != 0 && getppid() != srv->supervisor)
+		ms_timer_start(srv->orphan, SERVER_ORPHAN_MS, false);
 }
 
 /*
@@ -333,28 +341,345 @@ static int listen_on(const struct ms_conf *conf, unsigned port)
 	return fd;
 }
 
-/* Fork the other processes of numprocesses; true in a forked one. */
-static bool fork_processes(struct server *srv, long long n)
+/*
+ * Supervision (numprocesses > 1; docs/store.md "Worker processes").
+ *
+ * The process the watcher started binds the ports, drops privileges and
+ * then only supervises: it forks numprocesses workers, which accept on the
+ * sockets it keeps open, and serves no session itself, so a worker can be
+ * forked at any time from a process with no session, LDAP connection or
+ * event loop in use (libevent's state does not survive fork).  It has no
+ * loop: it waits for SIGHUP, SIGTERM, SIGINT and SIGCHLD, kept blocked,
+ * with sigtimedwait.
+ *
+ * A worker that dies is replaced at once.  One that dies less than
+ * SUP_GRACE_MS after it started failed at start: after such failures one
+ * worker at a time is started, SUP_BACKOFF_MIN_MS after the last failure,
+ * doubling up to SUP_BACKOFF_MAX_MS, until one lives past the grace.
+ * SIGHUP reloads the configuration, goes to every worker and applies
+ * numprocesses (workers are started, or the newest retired with SIGTERM).
+ * SIGTERM and SIGINT go to every worker as SIGTERM; the supervisor exits
+ * 0 once all have exited.  A worker gets SIGTERM when its supervisor dies
+ * (PR_SET_PDEATHSIG) and then exits within SERVER_ORPHAN_MS even with
+ * sessions open, so the watcher can restart the family on free ports.
+ *
+ * Fault injection for the tests: while the file named by MS_STORE_FAIL_START
+ * exists, a new worker exits with status 1 before it serves.
+ */
+#define SUP_GRACE_MS 2000u
+#define SUP_BACKOFF_MIN_MS 1000u
+#define SUP_BACKOFF_MAX_MS 30000u
+#define SUP_FAIL_ENV "MS_STORE_FAIL_START"
+
+struct sup_kid {
+	pid_t pid;
+	uint64_t started_ms;
+	bool retiring; /* sent SIGTERM when numprocesses went down */
+	bool probe;    /* started after a failure at start */
+};
+
+struct supervisor {
+	struct server *srv;
+	int fds[2];                            /* the listening sockets, or -1 */
+	struct sup_kid kids[SERVER_MAX_PROCS]; /* in the order they started */
+	size_t nkids;
+	size_t want;      /* numprocesses */
+	unsigned fails;   /* consecutive failures at start */
+	uint64_t fail_ms; /* when the last one was seen */
+	uint64_t next_ms; /* no worker starts before this time */
+	bool draining;
+	sigset_t sigs;
+};
+
+static uint64_t mono_ms(void)
 {
-	for (long long i = 1; i < n && srv->nkids < SERVER_MAX_PROCS; i++) {
-		pid_t pid = fork();
-		if (pid < 0) {
-			ms_log_error("%s: fork: %s", srv->proto->prog, strerror(errno));
-			break;
-		}
-		if (pid == 0) {
-			/* Die with the first process, even when it is SIGKILLed. */
-			prctl(PR_SET_PDEATHSIG, SIGTERM);
-			if (getppid() == 1)
-				_exit(0);
-			srv->nkids = srv->live_kids = 0;
-			return true;
-		}
-		srv->kids[srv->nkids++] = pid;
-		srv->live_kids++;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t backoff_ms(unsigned fails)
+{
+	uint64_t ms = SUP_BACKOFF_MIN_MS;
+
+	for (unsigned i = 1; i < fails && ms < SUP_BACKOFF_MAX_MS; i++)
+		ms *= 2;
+	return ms < SUP_BACKOFF_MAX_MS ? ms : SUP_BACKOFF_MAX_MS;
+}
+
+static size_t sup_active(const struct supervisor *sup)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sup->nkids; i++)
+		n += !sup->kids[i].retiring;
+	return n;
+}
+
+static size_t sup_want(const struct server *srv)
+{
+	long long n = ms_conf_int(srv->conf, srv->proto->opt_numprocesses);
+
+	return n < 1 ? 1 : n > SERVER_MAX_PROCS ? SERVER_MAX_PROCS : (size_t)n;
+}
+
+/* In a new worker, before it serves: die with the supervisor. */
+static void worker_start(struct supervisor *sup, pid_t parent)
+{
+	const char *fail = getenv(SUP_FAIL_ENV);
+
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+		_exit(0);
+	if (fail != NULL && *fail != '\0' && access(fail, F_OK) == 0)
+		_exit(1);
+	sup->srv->supervisor = parent;
+}
+
+/* Fork one worker: true in the worker, false in the supervisor. */
+static bool sup_fork(struct supervisor *sup)
+{
+	pid_t parent = getpid(), pid = fork();
+
+	if (pid < 0) {
+		ms_log_error("%s: fork: %s", sup->srv->proto->prog, strerror(errno));
+		sup->fail_ms = mono_ms();
+		sup->next_ms = sup->fail_ms + backoff_ms(++sup->fails);
+		return false;
 	}
+	if (pid == 0) {
+		worker_start(sup, parent);
+		return true;
+	}
+	sup->kids[sup->nkids].pid = pid;
+	sup->kids[sup->nkids].started_ms = mono_ms();
+	sup->kids[sup->nkids].retiring = false;
+	sup->kids[sup->nkids].probe = sup->fails > 0;
+	sup->nkids++;
 	return false;
 }
+
+/* Start the missing workers (one while failures at start go on). */
+static bool sup_start_missing(struct supervisor *sup)
+{
+	size_t active = sup_active(sup);
+	size_t n = sup->want > active ? sup->want - active : 0;
+
+	if (sup->fails > 0 && n > 1)
+		n = 1;
+	for (; n > 0 && sup->nkids < SERVER_MAX_PROCS; n--)
+		if (sup_fork(sup))
+			return true;
+	if (sup->fails > 0)
+		sup->next_ms = mono_ms() + backoff_ms(sup->fails);
+	return false;
+}
+
+static void exit_text(int status, char *buf, size_t size)
+{
+	if (WIFSIGNALED(status))
+		snprintf(buf, size, "was killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
+}
+
+/* A worker has exited: schedule its replacement. */
+static void sup_gone(struct supervisor *sup, const struct sup_kid *k, int status)
+{
+	const char *prog = sup->srv->proto->prog;
+	uint64_t now = mono_ms(), age = now - k->started_ms;
+	char how[64];
+
+	exit_text(status, how, sizeof(how));
+	if (sup->draining || k->retiring) {
+		ms_log_info("%s process %ld %s", prog, (long)k->pid, how);
+		return;
+	}
+	if (age >= SUP_GRACE_MS) {
+		sup->fails = 0;
+		sup->next_ms = now;
+		ms_log_error("%s process %ld %s; starting another", prog, (long)k->pid, how);
+		return;
+	}
+	sup->fails++;
+	sup->fail_ms = now;
+	sup->next_ms = now + backoff_ms(sup->fails);
+	ms_log_error("%s process %ld %s %llu ms after it started; starting another in %llu s",
+		     prog, (long)k->pid, how, (unsigned long long)age,
+		     (unsigned long long)backoff_ms(sup->fails) / 1000);
+}
+
+static void sup_reap(struct supervisor *sup)
+{
+	pid_t pid;
+	int status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (size_t i = 0; i < sup->nkids; i++) {
+			if (sup->kids[i].pid != pid)
+				continue;
+			sup_gone(sup, &sup->kids[i], status);
+			memmove(&sup->kids[i], &sup->kids[i + 1],
+				(sup->nkids - i - 1) * sizeof(sup->kids[0]));
+			sup->nkids--;
+			break;
+		}
+	}
+}
+
+static void sup_signal_all(struct supervisor *sup, int signo)
+{
+	for (size_t i = 0; i < sup->nkids; i++)
+		if (!sup->kids[i].retiring)
+			kill(sup->kids[i].pid, signo);
+}
+
+/* SIGHUP: reload, pass it on, apply numprocesses. */
+static void sup_reload(struct supervisor *sup)
+{
+	struct server *srv = sup->srv;
+	struct ms_buf why;
+	struct ms_reload_hooks hooks = {NULL, apply_conf, srv};
+	size_t want;
+
+	ms_buf_init(&why);
+	(void)ms_reload(&srv->conf, &hooks, &why); /* a failure is logged */
+	ms_buf_deinit(&why);
+	sup_signal_all(sup, SIGHUP);
+	want = sup_want(srv);
+	if (want == sup->want)
+		return;
+	ms_log_notice("%s.numprocesses %zu (was %zu): %s", srv->proto->service, want, sup->want,
+		      want > sup->want ? "starting processes" : "retiring processes");
+	sup->want = want;
+	for (size_t i = sup->nkids; i > 0 && sup_active(sup) > want; i--) {
+		if (sup->kids[i - 1].retiring)
+			continue;
+		kill(sup->kids[i - 1].pid, SIGTERM);
+		sup->kids[i - 1].retiring = true;
+	}
+}
+
+static void sup_drain(struct supervisor *sup)
+{
+	ms_log_notice(MS_PRODUCT_NAME " %s " MS_VERSION " shutting down", sup->srv->proto->title);
+	sup->draining = true;
+	sup_signal_all(sup, SIGTERM);
+	for (size_t i = 0; i < 2; i++)
+		if (sup->fds[i] >= 0)
+			close(sup->fds[i]);
+	sup->fds[0] = sup->fds[1] = -1;
+}
+
+/* When the supervisor must act next: a start that is due, or the end of
+ * the grace of a worker started after a failure at start.  One that lives
+ * past it, started after the last failure, ends the back-off. */
+static uint64_t sup_wake_ms(struct supervisor *sup, uint64_t now)
+{
+	uint64_t wake = now + 1000; /* and reap, whatever happened */
+
+	if (!sup->draining && sup_active(sup) < sup->want && sup->nkids < SERVER_MAX_PROCS &&
+	    sup->next_ms < wake)
+		wake = sup->next_ms;
+	for (size_t i = 0; i < sup->nkids; i++) {
+		uint64_t end = sup->kids[i].started_ms + SUP_GRACE_MS;
+		if (!sup->kids[i].probe)
+			continue;
+		if (end <= now) {
+			sup->kids[i].probe = false;
+			if (sup->kids[i].started_ms < sup->fail_ms)
+				continue;
+			sup->fails = 0; /* it lived: the others may start now */
+			sup->next_ms = now;
+			return now;
+		}
+		if (end < wake)
+			wake = end;
+	}
+	return wake;
+}
+
+/* One turn: start what is due or wait for a signal.  True in a worker. */
+static bool sup_turn(struct supervisor *sup)
+{
+	uint64_t now = mono_ms(), wake = sup_wake_ms(sup, now);
+	struct timespec ts;
+	siginfo_t info;
+	int sig;
+
+	if (!sup->draining && sup_active(sup) < sup->want && sup->next_ms <= now &&
+	    sup->nkids < SERVER_MAX_PROCS) /* else: wait for retired ones to go */
+		return sup_start_missing(sup);
+	if (wake <= now)
+		return false;
+	ts.tv_sec = (time_t)((wake - now) / 1000);
+	ts.tv_nsec = (long)((wake - now) % 1000) * 1000000L;
+	sig = sigtimedwait(&sup->sigs, &info, &ts);
+	if (sig == SIGHUP && !sup->draining)
+		sup_reload(sup);
+	else if ((sig == SIGTERM || sig == SIGINT) && !sup->draining)
+		sup_drain(sup);
+	sup_reap(sup);
+	return false;
+}
+
+static void log_ready(const struct server *srv, unsigned port, unsigned sslport, size_t procs)
+{
+	char text[48] = "";
+
+	if (procs > 1)
+		snprintf(text, sizeof(text), " (%zu processes)", procs);
+	if (sslport != 0)
+		ms_log_notice(MS_PRODUCT_NAME " %s " MS_VERSION " ready on port %u and SSL port %u%s",
+			      srv->proto->title, port, sslport, text);
+	else
+		ms_log_notice(MS_PRODUCT_NAME " %s " MS_VERSION " ready on port %u%s",
+			      srv->proto->title, port, text);
+	(void)ms_ctl_ready();
+}
+
+/* Supervise until drained: false then; true in a forked worker, which
+ * goes on with the signals still blocked (server_run unblocks them). */
+static bool supervise(struct server *srv, unsigned port, unsigned sslport, int plain_fd,
+		      int ssl_fd)
+{
+	struct supervisor sup;
+
+	memset(&sup, 0, sizeof(sup));
+	sup.srv = srv;
+	sup.fds[0] = plain_fd;
+	sup.fds[1] = ssl_fd;
+	sup.want = sup_want(srv);
+	sigemptyset(&sup.sigs);
+	sigaddset(&sup.sigs, SIGHUP);
+	sigaddset(&sup.sigs, SIGTERM);
+	sigaddset(&sup.sigs, SIGINT);
+	sigaddset(&sup.sigs, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &sup.sigs, NULL);
+	/* Ready before the first fork: the sockets listen already, and the
+	 * watcher's readiness pipe is closed before a worker could inherit it. */
+	log_ready(srv, port, sslport, sup.want);
+	if (sup_start_missing(&sup))
+		return true;
+	while (!sup.draining || sup.nkids > 0)
+		if (sup_turn(&sup))
+			return true;
+	return false;
+}
+
+static void unblock_signals(void)
+{
+	sigset_t sigs;
+
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGCHLD);
+	sigprocmask(SIG_UNBLOCK, &sigs, NULL);
+}
+
+static int server_end(struct server *srv, struct ms_conf **store_conf);
 
 int server_run(struct server *srv, const struct server_proto *proto)
 {
@@ -365,7 +690,6 @@ int server_run(struct server *srv, const struct server_proto *proto)
 	const char *prog = proto->prog;
 	unsigned port, sslport = 0;
 	int plain_fd, ssl_fd = -1;
-	bool forked;
 
 	srv->proto = proto;
 	ms_buf_init(&why);
@@ -402,8 +726,11 @@ int server_run(struct server *srv, const struct server_proto *proto)
 		ssl_fd = listen_on(srv->conf, sslport);
 	}
 	drop_privileges(prog, srv->lockdir);
-	/* Fork before the loop exists: libevent state does not survive fork. */
-	forked = fork_processes(srv, ms_conf_int(srv->conf, proto->opt_numprocesses));
+	if (ms_conf_int(srv->conf, proto->opt_numprocesses) > 1 &&
+	    !supervise(srv, port, sslport, plain_fd, ssl_fd)) {
+		ms_buf_deinit(&why);
+		return server_end(srv, &store_conf);
+	}
 
 	srv->loop = ms_loop_new(&why);
 	if (srv->loop == NULL)
@@ -412,25 +739,15 @@ int server_run(struct server *srv, const struct server_proto *proto)
 	srv->plain = ms_listener_new(srv->loop, plain_fd, true, on_accept_plain, srv);
 	if (ssl_fd >= 0)
 		srv->ssl = ms_listener_new(srv->loop, ssl_fd, true, on_accept_ssl, srv);
-	for (size_t i = 0; i < srv->nkids; i++)
-		ms_child_watch(srv->loop, srv->kids[i], on_kid_exit, srv);
+	srv->orphan = ms_timer_new(srv->loop, on_orphan, srv);
 	if (proto->setup != NULL)
 		proto->setup(srv);
 	srv->hup = ms_signal_new(srv->loop, SIGHUP, on_signal, srv);
 	srv->term = ms_signal_new(srv->loop, SIGTERM, on_signal, srv);
 	srv->intr = ms_signal_new(srv->loop, SIGINT, on_signal, srv);
-	if (!forked) {
-		char procs[32] = "";
-		if (srv->nkids > 0)
-			snprintf(procs, sizeof(procs), " (%zu processes)", srv->nkids + 1);
-		if (sslport != 0)
-			ms_log_notice(MS_PRODUCT_NAME " %s " MS_VERSION " ready on "
-				      "port %u and SSL port %u%s", proto->title, port, sslport, procs);
-		else
-			ms_log_notice(MS_PRODUCT_NAME " %s " MS_VERSION " ready on port %u%s",
-				      proto->title, port, procs);
-		(void)ms_ctl_ready();
-	}
+	unblock_signals(); /* a worker's arrived while it started: now handled */
+	if (srv->supervisor == 0)
+		log_ready(srv, port, sslport, 1);
 
 	if (ms_loop_run(srv->loop) < 0)
 		ms_log_error("%s: the event loop failed", prog);
@@ -438,6 +755,14 @@ int server_run(struct server *srv, const struct server_proto *proto)
 	proto->free_sessions(srv);
 	if (proto->teardown != NULL)
 		proto->teardown(srv);
+	ms_buf_deinit(&why);
+	return server_end(srv, &store_conf);
+}
+
+/* Free what server_run made; 0 (its exit status). */
+static int server_end(struct server *srv, struct ms_conf **store_conf)
+{
+	ms_timer_free(&srv->orphan);
 	ms_listener_free(&srv->plain);
 	ms_listener_free(&srv->ssl);
 	ms_signal_free(&srv->hup);
@@ -448,10 +773,9 @@ int server_run(struct server *srv, const struct server_proto *proto)
 	ms_tls_ctx_free(&srv->tls);
 	ms_loop_free(&srv->loop);
 	store_close(&srv->store);
-	ms_conf_free(&store_conf);
+	ms_conf_free(store_conf);
 	ms_conf_free(&srv->conf);
 	free(srv->lockdir);
-	ms_buf_deinit(&why);
 	ms_log_close();
 	return 0;
 }

@@ -1,8 +1,9 @@
 /*
  * server: the process of a store protocol server (popd, imapd), shared by
  * both.  One event loop (STYLE 9); the listeners on the protocol's port
- * and, when enabled, its SSL port (implicit TLS); the other processes of
- * numprocesses, forked after binding; root dropped to the user of
+ * and, when enabled, its SSL port (implicit TLS); with numprocesses > 1 a
+ * supervisor that forks the workers after binding and replaces those that
+ * die; root dropped to the user of
  * restricted.cnf (STYLE 15); the readiness line and ms_ctl_ready; SIGHUP
  * reloads with ms_reload, SIGTERM/SIGINT drain; maxsessions accounting;
  * the timer that polls the directory while a request is pending.
@@ -74,11 +75,13 @@ struct server {
 	uint64_t idle_ms;
 	struct ms_listener *plain, *ssl;
 	struct ms_signal *hup, *term, *intr;
-	/* numprocesses: the first process forks the others after binding
-	 * and forwards SIGHUP and SIGTERM to them; they accept on the same
-	 * sockets.  kids[] is the first process's list (pid 0: exited). */
-	pid_t kids[SERVER_MAX_PROCS];
-	size_t nkids, live_kids;
+	/* numprocesses > 1: the process the watcher started supervises
+	 * numprocesses workers that accept on the sockets it bound
+	 * (server.c, "Supervision").  supervisor: its PID, in a worker
+	 * (0: a single process); orphan: the worker's exit timer once its
+	 * supervisor is gone. */
+	pid_t supervisor;
+	struct ms_timer *orphan;
 };
 
 /* Run the server described by proto: set up, serve until drained, clean

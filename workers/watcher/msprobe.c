@@ -252,6 +252,10 @@ int main(int argc, char **argv)
 	}
 	struct run runs[NPROBES];
 	size_t nruns = 0;
+	/* the servers bind base.listenaddr when it is set (a host of several) */
+	const char *host = ms_conf_str(conf, MS_OPT_BASE_LISTENADDR);
+	if (host == NULL || *host == '\0' || strcmp(host, "*") == 0)
+		host = "127.0.0.1";
 	for (size_t k = 0; k < NPROBES; k++) {
 		const struct probe_def *d = &probes[k];
 		if (any_chosen ? !chosen[k] : !probe_enabled(conf, d))
@@ -262,7 +266,7 @@ int main(int argc, char **argv)
 					    : d->name;
 		struct probe_target t = {
 			.proto = d->proto,
-			.host = "127.0.0.1",
+			.host = host,
 			.port = port_of(conf, d),
 			.path = sock,
 			.timeout_ms = (uint64_t)seconds(conf, MS_OPT_MSPROBE_PROBE_TIMEOUT,
