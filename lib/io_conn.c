@@ -670,3 +670,10 @@ const char *ms_conn_tls_info(struct ms_conn *conn)
 		 SSL_get_cipher_name(ssl));
 	return conn->tlsinfo;
 }
+
+void *ms_conn_tls_ssl(struct ms_conn *conn)
+{
+	if (!ms_conn_is_tls(conn))
+		return NULL;
+	return bufferevent_openssl_get_ssl(conn->bev);
+}

@@ -281,5 +281,9 @@ int ms_conn_start_tls(struct ms_conn *conn, struct ms_tls_ctx *ctx, enum ms_tls_
 bool ms_conn_is_tls(const struct ms_conn *conn);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" once TLS is up; "" before. */
 const char *ms_conn_tls_info(struct ms_conn *conn);
+/* The connection's OpenSSL SSL object (a void * as in <ms/tls.h>) once
+ * the handshake is done, for ms_tls_peer_verified() and ms_tls_peer_get();
+ * NULL before and without TLS. */
+void *ms_conn_tls_ssl(struct ms_conn *conn);
 
 #endif

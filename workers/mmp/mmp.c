@@ -59,10 +59,24 @@ static void open_log(const struct ms_conf *conf)
 	free(path);
 }
 
-/* The server context, when a certificate is configured (else NULL). */
+/* Is some base.certmap group set up (client certificates are asked for)? */
+static bool certmap_configured(const struct ms_conf *conf)
+{
+	const char *const *names;
+	size_t n = ms_conf_group_names(conf, "base.certmap", &names);
+
+	for (size_t i = 0; i < n; i++)
+		if (ms_conf_named_str(conf, MS_OPT_BASE_CERTMAP_FILTERCOMPS, names[i]) != NULL)
+			return true;
+	return false;
+}
+
+/* The server context, when a certificate is configured (else NULL).  With
+ * a certmap and base.sslcafile it asks clients for certificates. */
 static struct ms_tls_ctx *make_server_tls(const struct ms_conf *conf)
 {
 	const char *cert = ms_conf_str(conf, MS_OPT_BASE_SSLCERTFILE);
+	const char *ca = ms_conf_str(conf, MS_OPT_BASE_SSLCAFILE);
 	struct ms_tls_ctx *ctx;
 	struct ms_buf why;
 
@@ -70,8 +84,15 @@ static struct ms_tls_ctx *make_server_tls(const struct ms_conf *conf)
 		return NULL;
 	ms_buf_init(&why);
 	ctx = ms_tls_server_from_conf(conf, &why);
-	if (ctx == NULL)
+	if (ctx == NULL) {
 		ms_log_warning("TLS to clients is off: %s", why.data);
+	} else if (certmap_configured(conf)) {
+		if (ca == NULL || *ca == '\0')
+			ms_log_warning("certificate logins are off: base.certmap is set but not "
+			               "base.sslcafile");
+		else if (ms_tls_server_verify_clients(ctx, ca, &why) < 0)
+			ms_log_warning("certificate logins are off: %s", why.data);
+	}
 	ms_buf_deinit(&why);
 	return ctx;
 }
@@ -140,14 +161,17 @@ static void on_accept(int fd, const struct sockaddr *peer, socklen_t len, void *
 static void add_listener(struct mmp *mmp, const struct mmp_proto_def *def, unsigned port, bool tls,
                          struct ms_buf *ready)
 {
+	const char *addr = ms_conf_str(mmp->conf, MS_OPT_BASE_LISTENADDR); /* the host's */
 	struct ms_buf why;
 	struct mmp_listener *ln;
 	int fd;
 
+	if (addr != NULL && (*addr == '\0' || strcmp(addr, "*") == 0))
+		addr = NULL;
 	ms_buf_init(&why);
-	if (ms_listen_tcp(NULL, port, 128, false, &fd, &why) < 0)
-		ms_fatal(MS_EXIT_OSERR, "mmp: %s: cannot listen on port %u: %s", def->group, port,
-		         why.data);
+	if (ms_listen_tcp(addr, port, 128, false, &fd, &why) < 0)
+		ms_fatal(MS_EXIT_OSERR, "mmp: %s: cannot listen on %s port %u: %s", def->group,
+		         addr != NULL ? addr : "*", port, why.data);
 	ms_buf_deinit(&why);
 	mmp->listeners =
 	    ms_xrealloc(mmp->listeners, (mmp->nlisteners + 1) * sizeof(*mmp->listeners));

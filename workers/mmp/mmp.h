@@ -59,8 +59,9 @@ struct mmp_proto_ops {
 	void (*greet)(struct mmp_session *s);
 	/* Read and answer the client's pre-login commands now queued. */
 	void (*input)(struct mmp_session *s);
-	/* Refuse a connection over the limit (one line; the session closes). */
-	void (*refuse)(struct mmp_session *s, const char *text);
+	/* Refuse a connection over the limit, or (permanent) one tcpaccess
+	 * denies: one line; the session closes. */
+	void (*refuse)(struct mmp_session *s, const char *text, bool permanent);
 	/* Answer the pending login with a failure of class err. */
 	void (*login_failed)(struct mmp_session *s, enum ms_error err);
 	/* The back end is connected (and TLS is up): start reading its greeting. */
@@ -173,6 +174,10 @@ struct mmp_session {
 	struct ms_buf cmd;   /* IMAP: a command with its literals */
 	size_t literal_left; /* IMAP: bytes of a literal still to read */
 	bool auth_wait;      /* AUTHENTICATE / AUTH PLAIN waits for its response */
+	bool auth_external;  /* ... and it is EXTERNAL's (the authzid) */
+	/* certificate login (mmp_certmap.c) */
+	char *authzid;               /* EXTERNAL: the identity asked for, or NULL */
+	struct mmp_certmap *certmap; /* the subject mapped by base.certmap */
 };
 
 /* ---- mmp.c ---- */
@@ -212,12 +217,57 @@ const char *mmp_session_opt(const struct mmp_session *s, enum ms_opt vdomain_opt
 void mmp_session_back_fail(struct mmp_session *s, const char *reason);
 /* Log the seed's "Proxy connect" line once the store accepted the login. */
 void mmp_session_log_connect(struct mmp_session *s);
+/* The end of a login (password or certificate): err MS_E_NONE with the
+ * user's entry goes on to the store; anything else answers login_failed.
+ * async: the answer comes from the directory later than the command (so
+ * the input pipelined behind it is read here). */
+void mmp_session_login_done(struct mmp_session *s, enum ms_error err,
+                            const struct ms_directory_user *user, bool async);
 
 /* ---- mmp_backend.c ---- */
 /* Resolve the session's mailhost and connect to its first host. */
 void mmp_backend_connect(struct mmp_session *s);
 /* The credentials for the store (PLAIN, base64) into out. */
 void mmp_backend_credentials(struct mmp_session *s, struct ms_buf *out);
+
+/* Is a store administrator configured (certificate logins need one)? */
+bool mmp_backend_has_admin(const struct mmp_session *s);
+
+/* ---- mmp_certmap.c ---- */
+/* A certificate subject mapped by base.certmap (docs/mmp.md). */
+struct mmp_certmap {
+	char *base;   /* search base from dncomps; "" for the whole user tree */
+	char *filter; /* "(uid=alice)" or "(&(a=x)(b=y))", for the log */
+	size_t n;     /* filter elements (toattr=value, ANDed) */
+	char **attrs; /* toattr, lower case */
+	char **values;
+};
+/*
+ * Apply dncomps and filtercomps ("fromattr=toattr ..." separated by blanks
+ * or commas; a bare "attr" maps to itself) to the n subject components
+ * attrs[i]=values[i] (lower-case names, most specific first).  0 and map,
+ * or -1 with why (malformed comps, no filter element, an attribute the
+ * MMP cannot check, a subject without the dncomps attributes).
+ */
+int mmp_certmap_apply(const char *dncomps, const char *filtercomps, size_t n, char *const *attrs,
+                      char *const *values, struct mmp_certmap *map, struct ms_buf *why);
+void mmp_certmap_deinit(struct mmp_certmap *map);
+void mmp_certmap_free(struct mmp_certmap **map);
+/* Is dn equal to base or below it (no case, blanks around ',' and '='
+ * ignored)?  An empty base holds every DN. */
+bool mmp_certmap_dn_under(const char *dn, const char *base);
+/* Does the entry carry every filter element and lie under the base? */
+bool mmp_certmap_matches(const struct mmp_certmap *map, const struct ms_directory_user *u,
+                         struct ms_buf *why);
+/* Are a and b the same DN (compared as mmp_certmap_dn_under does)? */
+bool mmp_certmap_dn_same(const char *a, const char *b);
+
+/* ---- mmp_external.c ---- */
+/* Has the client a verified certificate (AUTH=EXTERNAL is offered)? */
+bool mmp_external_offered(const struct mmp_session *s);
+/* SASL EXTERNAL with the client's certificate; authzid NULL or "" for the
+ * identity the certificate maps to.  Answers like mmp_session_login. */
+void mmp_external_login(struct mmp_session *s, const char *authzid);
 
 /* ---- mmp_relay.c ---- */
 /* The store accepted the login: relay both ways from now on. */
@@ -231,6 +281,14 @@ struct mmp_counts *mmp_counts_new(void);
 void mmp_counts_free(struct mmp_counts **c);
 /* Add delta to the count of addr; returns the new count. */
 unsigned mmp_counts_add(struct mmp_counts *c, const char *addr, int delta);
+/*
+ * May a client at addr use service ("imap", "pop", "smtp")?  spec is a
+ * tcpaccess value in the grammar of mailAllowedServiceAccess
+ * (docs/ldap.md): "[+|-]SERVICES:CLIENTS" rules joined by '$', the first
+ * rule naming the service and matching addr decides; none: allowed
+ * unless some rule allows ('+' or no sign).  NULL or "": allowed.
+ */
+bool mmp_tcpaccess_allowed(const char *spec, const char *service, const char *addr);
 /*
  * The limit connlimits sets for addr: entries "[LIST]:MAX" separated by
  * blanks, LIST a comma-separated list of addresses and CIDR blocks (empty:

@@ -150,7 +150,8 @@ void mmp_backend_connect(struct mmp_session *s)
 	ms_buf_deinit(&why);
 }
 
-void mmp_backend_credentials(struct mmp_session *s, struct ms_buf *out)
+/* The store administrator and password for s, or false when none. */
+static bool store_admin(const struct mmp_session *s, const char **admin_r, const char **pass_r)
 {
 	const char *admin = mmp_session_opt(s, MS_OPT_VDOMAIN_STOREADMIN, s->def->opt_storeadmin);
 	const char *pass =
@@ -163,7 +164,23 @@ void mmp_backend_credentials(struct mmp_session *s, struct ms_buf *out)
 		admin = ms_conf_str(conf, MS_OPT_BASE_PROXYADMIN);
 		pass = ms_conf_str(conf, MS_OPT_BASE_PROXYADMINPASS);
 	}
-	if (admin != NULL && *admin != '\0' && pass != NULL && *pass != '\0')
+	*admin_r = admin;
+	*pass_r = pass;
+	return admin != NULL && *admin != '\0' && pass != NULL && *pass != '\0';
+}
+
+bool mmp_backend_has_admin(const struct mmp_session *s)
+{
+	const char *admin, *pass;
+
+	return store_admin(s, &admin, &pass);
+}
+
+void mmp_backend_credentials(struct mmp_session *s, struct ms_buf *out)
+{
+	const char *admin, *pass;
+
+	if (store_admin(s, &admin, &pass))
 		/* The store administrator logs in for the user (RFC 4616 authzid). */
 		ms_login_plain_encode(s->canonical, admin, pass, out);
 	else

@@ -2,7 +2,8 @@
  * mmp_imap: the IMAP proxy (imapproxy): what the MMP says itself before
  * login (RFC 3501 any and not-authenticated states: CAPABILITY, NOOP,
  * LOGOUT, ID of RFC 2971, STARTTLS, LOGIN, AUTHENTICATE PLAIN with
- * SASL-IR of RFC 4959), and the login at the store.
+ * SASL-IR of RFC 4959, AUTHENTICATE EXTERNAL with a client certificate),
+ * and the login at the store.
  *
  * Reader (lines under MMP_LINE_MAX, literals under MMP_LITERAL_MAX, both
  * synchronising and LITERAL+) -> parser (tag, command, astrings) ->
@@ -49,6 +50,8 @@ static void capabilities(const struct mmp_session *s, struct ms_buf *b)
 	if (mmp_session_tls_offered(s))
 		ms_buf_puts(b, " STARTTLS");
 	ms_buf_puts(b, mmp_session_plaintext_ok(s) ? " AUTH=PLAIN" : " LOGINDISABLED");
+	if (mmp_external_offered(s))
+		ms_buf_puts(b, " AUTH=EXTERNAL");
 }
 
 static void greet(struct mmp_session *s)
@@ -296,6 +299,43 @@ static void plain_response(struct mmp_session *s, const char *tag, const char *l
 	ms_buf_deinit(&dec);
 }
 
+/* EXTERNAL's response (RFC 4422 appendix A): empty ("=" as an initial
+ * response) for the certificate's own identity, else base64 of the
+ * authorization identity asked for. */
+static void external_response(struct mmp_session *s, const char *tag, const char *line)
+{
+	struct ms_buf id;
+
+	ms_buf_init(&id);
+	if (strcmp(line, "*") == 0) {
+		bad(s, tag, "AUTHENTICATE cancelled");
+	} else if (*line != '\0' && strcmp(line, "=") != 0 && ms_base64_decode(line, &id) < 0) {
+		bad(s, tag, "Invalid base64 data");
+	} else if (strlen(id.data) != id.len) {
+		bad(s, tag, "Malformed EXTERNAL response");
+	} else {
+		free(s->tag);
+		s->tag = ms_xstrdup(tag);
+		mmp_external_login(s, id.data);
+	}
+	ms_buf_deinit(&id);
+}
+
+static void authenticate_external(struct mmp_session *s, const char *tag, const char *ir)
+{
+	if (!mmp_external_offered(s)) {
+		reply(s, tag, "NO", "[AUTHENTICATIONFAILED] No verified client certificate");
+	} else if (*ir != '\0') {
+		external_response(s, tag, ir);
+	} else {
+		mmp_printf(s, "+ \r\n");
+		free(s->tag);
+		s->tag = ms_xstrdup(tag);
+		s->auth_wait = true;
+		s->auth_external = true;
+	}
+}
+
 static void cmd_authenticate(struct mmp_session *s, const char *tag, struct parser *ps)
 {
 	struct ms_buf mech, ir;
@@ -305,6 +345,8 @@ static void cmd_authenticate(struct mmp_session *s, const char *tag, struct pars
 	if (parse_sp(ps) < 0 || parse_atom(ps, &mech) < 0 ||
 	    (!at_end(ps) && (parse_sp(ps) < 0 || parse_atom(ps, &ir) < 0)) || !at_end(ps)) {
 		bad(s, tag, "Invalid arguments to AUTHENTICATE");
+	} else if (strcasecmp(mech.data, "EXTERNAL") == 0) {
+		authenticate_external(s, tag, ir.data);
 	} else if (strcasecmp(mech.data, "PLAIN") != 0) {
 		reply(s, tag, "NO", "Unsupported authentication mechanism");
 	} else if (!mmp_session_plaintext_ok(s)) {
@@ -415,7 +457,11 @@ static void line_in(struct mmp_session *s)
 		char *tag = s->tag;
 		s->auth_wait = false;
 		s->tag = NULL;
-		plain_response(s, tag, s->line.data);
+		if (s->auth_external)
+			external_response(s, tag, s->line.data);
+		else
+			plain_response(s, tag, s->line.data);
+		s->auth_external = false;
 		free(tag);
 		return;
 	}
@@ -462,8 +508,9 @@ static void input(struct mmp_session *s)
 	}
 }
 
-static void refuse(struct mmp_session *s, const char *text)
+static void refuse(struct mmp_session *s, const char *text, bool permanent)
 {
+	(void)permanent;
 	bye(s, text);
 }
 

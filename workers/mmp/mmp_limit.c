@@ -1,6 +1,6 @@
 /*
- * mmp_limit: connections per client address and the connlimits rule
- * (mmp.h).  The count is a small chained hash table keyed by the address
+ * mmp_limit: connections per client address, the connlimits rule and
+ * the tcpaccess rule (mmp.h).  The count is a small chained hash table keyed by the address
  * text; an entry goes when its count falls to zero, so the table holds
  * only the addresses connected now.
  */
@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include <ms/buf.h>
+#include <ms/directory.h>
 
 #include "mmp.h"
 
@@ -239,4 +240,19 @@ long mmp_connlimit(const char *spec, const char *addr, struct ms_buf *why)
 		p += n;
 	}
 	return -1;
+}
+
+bool mmp_tcpaccess_allowed(const char *spec, const char *service, const char *addr)
+{
+	/* the rules of a user entry without the user: the same parser */
+	struct ms_directory_user rules;
+	bool ok;
+
+	if (spec == NULL || *spec == '\0')
+		return true;
+	memset(&rules, 0, sizeof(rules));
+	rules.allowed_services = ms_xstrdup(spec);
+	ok = ms_directory_service_allowed(&rules, service, addr);
+	free(rules.allowed_services);
+	return ok;
 }

@@ -1,7 +1,8 @@
 /*
  * mmp_pop: the POP proxy (popproxy): the AUTHORIZATION state spoken by
  * the MMP itself (RFC 1939 USER, PASS, QUIT; CAPA of RFC 2449; STLS of
- * RFC 2595; AUTH PLAIN of RFC 5034), and the login at the store:
+ * RFC 2595; AUTH PLAIN of RFC 5034, AUTH EXTERNAL with a client
+ * certificate), and the login at the store:
  * after its greeting, "AUTH PLAIN <credentials>" with the initial
  * response; the store's "+OK maildrop ..." goes to the client as the
  * answer to its PASS or AUTH, and the session is relayed from then on.
@@ -69,7 +70,10 @@ static void cmd_capa(struct mmp_session *s, int argc, char **argv)
 	ok(s, "Capability list follows");
 	mmp_printf(s, "TOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n");
 	if (mmp_session_plaintext_ok(s))
-		mmp_printf(s, "USER\r\nSASL PLAIN\r\n");
+		mmp_printf(s, "USER\r\nSASL PLAIN%s\r\n",
+		           mmp_external_offered(s) ? " EXTERNAL" : "");
+	else if (mmp_external_offered(s))
+		mmp_printf(s, "SASL EXTERNAL\r\n");
 	if (mmp_session_tls_offered(s))
 		mmp_printf(s, "STLS\r\n");
 	mmp_printf(s, "IMPLEMENTATION " MS_PRODUCT_TOKEN "-MMP-" MS_VERSION "\r\n.\r\n");
@@ -146,11 +150,47 @@ static void plain_response(struct mmp_session *s, const char *line)
 	ms_buf_deinit(&dec);
 }
 
+/* EXTERNAL's response (RFC 4422 appendix A, RFC 5034): empty or "=" for
+ * the certificate's own identity, else base64 of the identity asked for. */
+static void external_response(struct mmp_session *s, const char *line)
+{
+	struct ms_buf id;
+
+	ms_buf_init(&id);
+	if (strcmp(line, "*") == 0)
+		err(s, "Authentication cancelled");
+	else if (*line != '\0' && strcmp(line, "=") != 0 && ms_base64_decode(line, &id) < 0)
+		perror_reply(s, "Invalid base64 data");
+	else if (strlen(id.data) != id.len)
+		perror_reply(s, "Malformed EXTERNAL response");
+	else
+		mmp_external_login(s, id.data);
+	ms_buf_deinit(&id);
+}
+
+static void auth_external(struct mmp_session *s, int argc, char **argv)
+{
+	if (!mmp_external_offered(s)) {
+		err(s, "[AUTH] No verified client certificate");
+	} else if (argc == 2) {
+		external_response(s, argv[1]);
+	} else {
+		mmp_printf(s, "+ \r\n");
+		s->auth_wait = true;
+		s->auth_external = true;
+	}
+}
+
 static void cmd_auth(struct mmp_session *s, int argc, char **argv)
 {
 	if (argc == 0) {
 		ok(s, "Supported SASL mechanisms follow");
-		mmp_printf(s, "%s.\r\n", mmp_session_plaintext_ok(s) ? "PLAIN\r\n" : "");
+		mmp_printf(s, "%s%s.\r\n", mmp_session_plaintext_ok(s) ? "PLAIN\r\n" : "",
+		           mmp_external_offered(s) ? "EXTERNAL\r\n" : "");
+		return;
+	}
+	if (strcasecmp(argv[0], "EXTERNAL") == 0) {
+		auth_external(s, argc, argv);
 		return;
 	}
 	if (strcasecmp(argv[0], "PLAIN") != 0) {
@@ -267,7 +307,11 @@ static void input(struct mmp_session *s)
 		s->bytes_in += s->line.len + 2;
 		if (s->auth_wait) {
 			s->auth_wait = false;
-			plain_response(s, s->line.data);
+			if (s->auth_external)
+				external_response(s, s->line.data);
+			else
+				plain_response(s, s->line.data);
+			s->auth_external = false;
 		} else {
 			dispatch(s, s->line.data);
 		}
@@ -275,9 +319,9 @@ static void input(struct mmp_session *s)
 	}
 }
 
-static void refuse(struct mmp_session *s, const char *text)
+static void refuse(struct mmp_session *s, const char *text, bool permanent)
 {
-	mmp_printf(s, "-ERR [SYS/TEMP] %s\r\n", text);
+	mmp_printf(s, "-ERR [SYS/%s] %s\r\n", permanent ? "PERM" : "TEMP", text);
 }
 
 static void login_failed(struct mmp_session *s, enum ms_error e)

@@ -126,6 +126,23 @@ static bool over_limit(struct mmp_session *s)
 	return false;
 }
 
+/* tcpaccess of the server address's vdomain, else of the proxy. */
+static bool access_ok(struct mmp_session *s)
+{
+	static const enum ms_opt opt[MMP_NPROTO] = {
+	    [MMP_IMAP] = MS_OPT_IMAPPROXY_TCPACCESS,
+	    [MMP_POP] = MS_OPT_POPPROXY_TCPACCESS,
+	    [MMP_SUBMIT] = MS_OPT_SUBMITPROXY_TCPACCESS,
+	};
+	const char *spec = mmp_session_opt(s, MS_OPT_VDOMAIN_TCPACCESS, opt[s->def->proto]);
+
+	if (mmp_tcpaccess_allowed(spec, s->def->service, s->client_ip))
+		return true;
+	ms_log_notice("(id %lu) %s: access denied to %s by tcpaccess", s->id, s->def->group,
+	              s->client_peer);
+	return false;
+}
+
 void mmp_session_start(struct mmp_listener *ln, int fd)
 {
 	struct mmp *mmp = ln->mmp;
@@ -150,9 +167,15 @@ void mmp_session_start(struct mmp_listener *ln, int fd)
 	ms_log_debug("(id %lu) %s connect from %s to %s port %u%s", s->id, ln->def->group,
 	             s->client_peer, s->server_ip, ln->port, ln->tls ? " (SSL)" : "");
 	s->state = MMP_ST_PRELOGIN;
+	if (!access_ok(s)) {
+		if (!ln->tls) /* no clear text on a TLS port: just close */
+			s->def->ops->refuse(s, "Access denied", true);
+		mmp_session_close(s);
+		return;
+	}
 	if (over_limit(s)) {
 		if (!ln->tls) /* no clear text on a TLS port: just close */
-			s->def->ops->refuse(s, "Too many connections from your address");
+			s->def->ops->refuse(s, "Too many connections from your address", false);
 		mmp_session_close(s);
 		return;
 	}
@@ -220,6 +243,8 @@ void mmp_session_free(struct mmp_session *s)
 	free(s->tag);
 	free(s->user);
 	free(s->helo);
+	free(s->authzid);
+	mmp_certmap_free(&s->certmap);
 	free(s->mailhost);
 	for (size_t i = 0; i < s->nhosts; i++)
 		free(s->hosts[i]);
@@ -260,6 +285,7 @@ bool mmp_session_starttls(struct mmp_session *s)
 		free(s->user);
 		s->user = NULL;
 		s->auth_wait = false;
+		s->auth_external = false;
 	}
 	ms_buf_deinit(&why);
 	return ok;
@@ -361,8 +387,15 @@ static void on_auth(enum ms_error err, const struct ms_directory_user *user, con
 	bool async = s->req != NULL;
 
 	s->req = NULL;
-	if (err != MS_E_NONE) {
+	if (err != MS_E_NONE)
 		log_badlogin(s, err, user, why);
+	mmp_session_login_done(s, err, user, async);
+}
+
+void mmp_session_login_done(struct mmp_session *s, enum ms_error err,
+                            const struct ms_directory_user *user, bool async)
+{
+	if (err != MS_E_NONE) {
 		wipe_password(s);
 		s->state = MMP_ST_PRELOGIN;
 		s->def->ops->login_failed(s, err);

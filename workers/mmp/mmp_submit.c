@@ -235,9 +235,10 @@ static void input(struct mmp_session *s)
 	}
 }
 
-static void refuse(struct mmp_session *s, const char *text)
+static void refuse(struct mmp_session *s, const char *text, bool permanent)
 {
-	mmp_printf(s, "421 4.7.0 %s\r\n", text);
+	/* RFC 5321 section 3.1: 554 as the greeting refuses the service */
+	mmp_printf(s, permanent ? "554 5.7.1 %s\r\n" : "421 4.7.0 %s\r\n", text);
 }
 
 static void login_failed(struct mmp_session *s, enum ms_error err)
