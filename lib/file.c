@@ -21,8 +21,7 @@
 
 struct ms_file_fault *ms_file_fault_hook;
 
-/* Fault injection: true when the hook asks this step to fail. */
-static int fault(enum ms_file_step step)
+int ms_file_fault(enum ms_file_step step)
 {
 	if (ms_file_fault_hook == NULL || ms_file_fault_hook->step != step)
 		return 0;
@@ -47,7 +46,7 @@ int ms_file_fsync_dir(const char *path, struct ms_buf *why)
 	int fd, saved;
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fault(MS_FILE_STEP_FSYNC) || fsync(fd) < 0) {
+	if (fd < 0 || ms_file_fault(MS_FILE_STEP_FSYNC) || fsync(fd) < 0) {
 		saved = errno;
 		ms_buf_setf(why, "fsync of directory %s: %s", dir, strerror(saved));
 		if (fd >= 0)
@@ -61,14 +60,16 @@ int ms_file_fsync_dir(const char *path, struct ms_buf *why)
 	return 0;
 }
 
-static int write_all(int fd, const char *data, size_t len)
+int ms_file_write_all(int fd, const void *buf, size_t len)
 {
+	const char *data = buf;
+
 	while (len > 0) {
 		ssize_t n;
 
-		if (fault(MS_FILE_STEP_WRITE))
+		if (ms_file_fault(MS_FILE_STEP_WRITE))
 			return -1;
-		if (fault(MS_FILE_STEP_SHORT_WRITE) && len > 1) {
+		if (ms_file_fault(MS_FILE_STEP_SHORT_WRITE) && len > 1) {
 			/* A short write that then fails with the injected errno. */
 			n = write(fd, data, len / 2);
 			errno = ms_file_fault_hook->err;
@@ -97,7 +98,7 @@ int ms_file_replace(const char *path, const void *data, size_t len, mode_t mode,
 	ms_buf_printf(&tmp, "%s.tmp.%ld", path, (long)getpid());
 
 	step = "create";
-	fd = fault(MS_FILE_STEP_OPEN)
+	fd = ms_file_fault(MS_FILE_STEP_OPEN)
 		     ? -1
 		     : open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
@@ -107,10 +108,10 @@ int ms_file_replace(const char *path, const void *data, size_t len, mode_t mode,
 	if (fchmod(fd, mode) < 0)
 		goto fail_close;
 	step = "write";
-	if (write_all(fd, data, len) < 0)
+	if (ms_file_write_all(fd, data, len) < 0)
 		goto fail_close;
 	step = "fsync";
-	if (fault(MS_FILE_STEP_FSYNC) || fsync(fd) < 0)
+	if (ms_file_fault(MS_FILE_STEP_FSYNC) || fsync(fd) < 0)
 		goto fail_close;
 	step = "close";
 	if (close(fd) < 0) {
@@ -119,7 +120,7 @@ int ms_file_replace(const char *path, const void *data, size_t len, mode_t mode,
 	}
 	fd = -1;
 	step = "rename";
-	if (fault(MS_FILE_STEP_RENAME) || rename(tmp.data, path) < 0)
+	if (ms_file_fault(MS_FILE_STEP_RENAME) || rename(tmp.data, path) < 0)
 		goto fail_unlink;
 	ms_buf_deinit(&tmp);
 	return ms_file_fsync_dir(path, why);

@@ -52,5 +52,13 @@ struct ms_file_fault {
 };
 /* Test-only hook; NULL in production. */
 extern struct ms_file_fault *ms_file_fault_hook;
+/* True (errno set) when the hook asks this step to fail. */
+int ms_file_fault(enum ms_file_step step);
+
+/*
+ * Write all of data to fd (retrying short writes and EINTR), honouring the
+ * fault hook's WRITE and SHORT_WRITE steps.  0, or -1 with errno.
+ */
+int ms_file_write_all(int fd, const void *data, size_t len);
 
 #endif

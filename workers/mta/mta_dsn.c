@@ -254,9 +254,8 @@ int mta_dsn_build(const struct mta_dsn_ctx *cx, const struct mta_qenv *env, int 
 	             why);
 }
 
-/* Route the report's recipient; 0 with the channel and address, -1 with why. */
-static int route_to(const struct mta_dsn_ctx *cx, const char *from, char **channel_r, char **addr_r,
-                    struct ms_buf *why)
+int mta_dsn_route(const struct mta_rewrite *rw, const char *source_channel, const char *to,
+                  char **channel_r, char **addr_r, struct ms_buf *why)
 {
 	struct mta_rewrite_ctx rctx;
 	struct mta_rewrite_result res;
@@ -264,14 +263,14 @@ static int route_to(const struct mta_dsn_ctx *cx, const char *from, char **chann
 
 	memset(&rctx, 0, sizeof(rctx));
 	memset(&res, 0, sizeof(res));
-	rctx.source_channel = cx->channel;
+	rctx.source_channel = source_channel;
 	rctx.size_blocks = -1;
-	rc = mta_rewrite_address(cx->rw, from, &rctx, &res, why);
+	rc = mta_rewrite_address(rw, to, &rctx, &res, why);
 	if (rc == 0 && res.channel != NULL) {
 		*channel_r = ms_xstrdup(res.channel->name);
 		*addr_r = ms_xstrdup(res.address);
 	} else if (rc == 0) {
-		ms_buf_setf(why, "no channel for %s", from);
+		ms_buf_setf(why, "no channel for %s", to);
 		rc = -1;
 	}
 	mta_rewrite_result_deinit(&res);
@@ -335,7 +334,7 @@ static int send_to(const struct mta_dsn_ctx *cx, const struct mta_qenv *env, int
 	int ret = -1;
 
 	ms_buf_init(&text);
-	if (route_to(cx, to, &channel, &addr, why) == 0 &&
+	if (mta_dsn_route(cx->rw, cx->channel, to, &channel, &addr, why) == 0 &&
 	    build(cx, env, body_fd, body_off, action, rc, n, retry_until, to, full_ok, &text,
 	          why) == 0)
 		ret = enqueue(cx, env, &text, to, channel, addr, why);

@@ -30,6 +30,7 @@ struct mta_qenv;
 struct mta_qrcpt;
 struct mta_queue;
 struct mta_rewrite;
+struct mta_rewrite;
 
 #define MTA_DSN_FULL_MAX (1024u * 1024u)
 
@@ -90,5 +91,13 @@ int mta_dsn_send_postmaster(const struct mta_dsn_ctx *cx, const struct mta_qenv 
 
 /* Whether a recipient wants a notice of this kind (NOTIFY, RFC 3461 4.1). */
 bool mta_dsn_wanted(unsigned notify, enum mta_dsn_action action);
+
+/*
+ * Route a generated message's recipient (a DSN's or a vacation reply's)
+ * through the rewrite rules as coming from source_channel: 0 with the
+ * channel and address (malloc'd), or -1 with why.
+ */
+int mta_dsn_route(const struct mta_rewrite *rw, const char *source_channel, const char *to,
+                  char **channel_r, char **addr_r, struct ms_buf *why);
 
 #endif

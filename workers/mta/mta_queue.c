@@ -58,35 +58,7 @@ struct mta_qmsg {
 
 int mta_queue_fault(enum ms_file_step step)
 {
-	if (ms_file_fault_hook == NULL || ms_file_fault_hook->step != step)
-		return 0;
-	errno = ms_file_fault_hook->err;
-	return 1;
-}
-
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n;
-
-		if (mta_queue_fault(MS_FILE_STEP_WRITE))
-			return -1;
-		if (mta_queue_fault(MS_FILE_STEP_SHORT_WRITE) && len > 1) {
-			if (write(fd, data, len / 2) < 0)
-				return -1;
-			errno = ms_file_fault_hook->err;
-			return -1;
-		}
-		n = write(fd, data, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return ms_file_fault(step);
 }
 
 /* Copy from in (at off) to out until in's end; the byte count in *n_r. */
@@ -105,7 +77,7 @@ static int copy_from(int in, off_t off, int out, uint64_t *n_r)
 		}
 		if (n == 0)
 			break;
-		if (write_all(out, buf, (size_t)n) < 0)
+		if (ms_file_write_all(out, buf, (size_t)n) < 0)
 			return -1;
 		off += n;
 		total += (uint64_t)n;
@@ -273,7 +245,7 @@ static int flush_wbuf(struct mta_qmsg *m, struct ms_buf *why)
 {
 	if (m->wbuf.len == 0)
 		return 0;
-	if (write_all(m->fd, m->wbuf.data, m->wbuf.len) < 0) {
+	if (ms_file_write_all(m->fd, m->wbuf.data, m->wbuf.len) < 0) {
 		ms_buf_setf(why, "cannot write the spool file %s: %s", m->path, strerror(errno));
 		return -1;
 	}
@@ -332,7 +304,7 @@ static int write_qfile(const char *path, const struct mta_qenv *env, int in, off
 	if (fd < 0)
 		goto fail;
 	step = "write";
-	if (flock(fd, LOCK_EX) < 0 || write_all(fd, text.data, text.len) < 0 ||
+	if (flock(fd, LOCK_EX) < 0 || ms_file_write_all(fd, text.data, text.len) < 0 ||
 	    copy_from(in, off, fd, NULL) < 0)
 		goto fail;
 	step = "fsync";

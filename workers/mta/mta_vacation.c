@@ -597,30 +597,6 @@ static int build(struct mta_msg *m, const struct reply *r, struct ms_buf *out, s
 	return 0;
 }
 
-/* Route the sender like a DSN's recipient: 0 with channel and address. */
-static int route(struct mta_job *j, const char *to, char **channel_r, char **addr_r,
-                 struct ms_buf *why)
-{
-	struct mta_rewrite_ctx rctx;
-	struct mta_rewrite_result res;
-	int rc;
-
-	memset(&rctx, 0, sizeof(rctx));
-	memset(&res, 0, sizeof(res));
-	rctx.source_channel = j->channel;
-	rctx.size_blocks = -1;
-	rc = mta_rewrite_address(j->rw, to, &rctx, &res, why);
-	if (rc == 0 && res.channel != NULL) {
-		*channel_r = ms_xstrdup(res.channel->name);
-		*addr_r = ms_xstrdup(res.address);
-	} else if (rc == 0) {
-		ms_buf_setf(why, "no channel for %s", to);
-		rc = -1;
-	}
-	mta_rewrite_result_deinit(&res);
-	return rc;
-}
-
 static void log_enqueue(struct mta_job *j, const char *channel, const char *to, const char *addr,
                         size_t size)
 {
@@ -653,7 +629,7 @@ static int enqueue(struct mta_job *j, const struct ms_buf *text, const char *to,
 	struct mta_qrcpt r;
 	int rc;
 
-	if (route(j, to, &channel, &addr, why) < 0)
+	if (mta_dsn_route(j->rw, j->channel, to, &channel, &addr, why) < 0)
 		return -1;
 	orcpt = ms_xasprintf("rfc822;%s", to);
 	memset(&e, 0, sizeof(e));
