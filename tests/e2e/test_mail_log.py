@@ -10,10 +10,8 @@ data/log/mail.log_current.  The lines are compared field by field with the
 seed's sample lines (002:5817-5836 and 002:6516-6540).
 """
 import base64
-import os
 import pwd
 import re
-import signal
 import smtplib
 import socket
 import ssl
@@ -24,10 +22,10 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import BUILD, DOMAIN, wait_until
+from mta_fixtures import Dispatcher
 from ldap_fixtures import create_ldap_instance, make_cert
 
 PASSWORD = "Log-Pass-1"
-DISPATCHER = BUILD / "workers" / "mta" / "dispatcher"
 DELIVER = BUILD / "workers" / "mta" / "mta_deliver"
 
 # The seed's samples, one line each (spec: logging-monitoring.md 1.2, 1.3).
@@ -97,71 +95,6 @@ def same_shape(ours, seed, names):
 MSG_NAMES = ["date", "time", "channel", "dst", "code", "size", "from", "orig", "to"]
 CONN_NAMES = ["date", "time", "channel", "dir", "code", "transport", "app"]
 SHAPES["dst"] = SHAPES["channel"]
-
-
-class Dispatcher:
-    """The dispatcher as the watcher starts it; stopped by PID."""
-
-    def __init__(self, inst):
-        self.inst = inst
-        self.proc = None
-
-    def text(self, name):
-        p = self.inst.root / "data" / "log" / name
-        return p.read_text(errors="replace") if p.exists() else ""
-
-    def start(self):
-        env = dict(self.inst.env)
-        env["MS_DISPATCHER_IDLE_S"] = "1"
-        self.proc = subprocess.Popen([str(DISPATCHER)], env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-        wait_until(lambda: re.search(r"dispatcher \S+ ready", self.text("dispatcher.log"))
-                   or self.proc.poll() is not None, timeout=15, what="dispatcher ready")
-        assert self.proc.poll() is None, self.proc.stderr.read()
-
-    def children(self):
-        out = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    st = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(st[1]) == self.proc.pid and st[0] != "Z":
-                out.append(int(d))
-        return out
-
-    def refresh(self):
-        """SIGHUP (what the watcher sends); wait until every server process reloaded."""
-        logs = ("tcp_smtp_server.log", "tcp_submit_server.log")
-        def count():
-            return sum(self.text(n).count("configuration refreshed") for n in logs)
-
-        before, procs = count(), len(self.children())
-        self.proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: count() >= before + procs, timeout=15, what="the servers to refresh")
-
-    def closed(self, cport, log="tcp_smtp_server.log"):
-        """Wait until the server has ended the session of client port cport."""
-        wait_until(lambda: f"close [127.0.0.1:{cport}]" in self.text(log), timeout=15,
-                   what=f"the session of port {cport} to end")
-
-    def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        kids = self.children()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for k in kids:
-            wait_until(lambda: not os.path.exists(f"/proc/{k}/stat")
-                       or open(f"/proc/{k}/stat").read().rsplit(")", 1)[1].split()[0] == "Z",
-                       timeout=10, what=f"server process {k} to exit")
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ import pytest
 
 from conftest import DOMAIN, wait_until
 from ldap_fixtures import create_ldap_instance, user_dn
-from test_smtp_server import Dispatcher, client, msg, qid_of, queue_file_of
+from mta_fixtures import Dispatcher
+from test_smtp_server import client, msg, qid_of, queue_file_of
 
 PASSWORD = "Expand-Pass-1"
 REMOTE = "remote.example.net"

@@ -13,86 +13,21 @@ overrides, so every limit here comes from the configuration:
 Clients connect from 127.0.0.1, which the default INTERNAL_IP mapping
 switches to the tcp_intranet channel (relaying to remote domains allowed).
 """
-import os
 import re
-import signal
 import smtplib
 import socket
-import subprocess
 import time
 
 import pytest
 
-from conftest import BUILD, wait_until
+from conftest import wait_until
+from mta_fixtures import Dispatcher
 from ldap_fixtures import create_ldap_instance
 
-DISPATCHER = BUILD / "workers" / "mta" / "dispatcher"
 BLOCKS = 10        # channel:defaults.blocklimit
 SOURCE_BLOCKS = 8  # channel:tcp_intranet.sourceblocklimit: the smaller one wins
 RCPTS = 3          # channel:tcp_intranet.recipientlimit
 IDLE_S = 2         # dispatcher.service:SMTP.idletimeout
-
-
-class Dispatcher:
-    """The dispatcher, started as the watcher starts it, stopped by PID."""
-
-    def __init__(self, inst):
-        self.inst = inst
-        self.log = inst.root / "data" / "log" / "dispatcher.log"
-        self.proc = None
-
-    def text(self, name="dispatcher.log"):
-        p = self.inst.root / "data" / "log" / name
-        return p.read_text(errors="replace") if p.exists() else ""
-
-    def start(self):
-        env = dict(self.inst.env)
-        for k in ("MS_SMTP_IDLE_MS", "MS_SMTP_MAX_RCPTS", "MS_SMTP_MAX_SIZE"):
-            env.pop(k, None)
-        env["MS_DISPATCHER_IDLE_S"] = "1"
-        self.proc = subprocess.Popen([str(DISPATCHER)], env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-        wait_until(lambda: re.search(r"dispatcher \S+ ready", self.text())
-                   or self.proc.poll() is not None, timeout=15, what="dispatcher ready")
-        assert self.proc.poll() is None, self.proc.stderr.read()
-
-    def children(self):
-        out = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    st = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(st[1]) == self.proc.pid and st[0] != "Z":
-                out.append(int(d))
-        return out
-
-    def refresh(self):
-        """SIGHUP (what the watcher sends); wait until the SMTP servers reloaded."""
-        before = self.text("tcp_smtp_server.log").count("configuration refreshed")
-        procs = len(self.children())
-        self.proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: self.text("tcp_smtp_server.log").count("configuration refreshed")
-                   > before, timeout=15, what="the SMTP server to refresh")
-        return procs
-
-    def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        kids = self.children()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for k in kids:
-            wait_until(lambda: not os.path.exists(f"/proc/{k}/stat")
-                       or open(f"/proc/{k}/stat").read().rsplit(")", 1)[1].split()[0] == "Z",
-                       timeout=10, what=f"server process {k} to exit")
 
 
 @pytest.fixture(scope="module")

@@ -26,68 +26,13 @@ import time
 import pytest
 
 from conftest import BUILD, DOMAIN, wait_until
+from mta_fixtures import Dispatcher
 from ldap_fixtures import create_ldap_instance, make_cert
 
 PASSWORD = "Smtp-Pass-1"
-DISPATCHER = BUILD / "workers" / "mta" / "dispatcher"
 IDLE_MS = 4000
 MAX_RCPTS = 6
 LIMIT_BLOCKS = 200  # channel:defaults.blocklimit: 200 * 1024 bytes
-
-
-class Dispatcher:
-    def __init__(self, inst):
-        self.inst = inst
-        self.log = inst.root / "data" / "log" / "dispatcher.log"
-        self.proc = None
-
-    def log_text(self):
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def start(self):
-        before = self.log_text().count("dispatcher 0")
-        env = dict(self.inst.env)
-        env.update(MS_SMTP_IDLE_MS=str(IDLE_MS), MS_SMTP_MAX_RCPTS=str(MAX_RCPTS),
-                   MS_DISPATCHER_IDLE_S="1")
-        self.proc = subprocess.Popen([str(DISPATCHER)], env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
-        wait_until(lambda: re.search(r"dispatcher \S+ ready", self.log_text()[before:])
-                   or self.proc.poll() is not None, timeout=15, what="dispatcher ready")
-        assert self.proc.poll() is None, self.proc.stderr.read()
-
-    def children(self, service=None):
-        out = []
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    st = f.read().rsplit(")", 1)[1].split()
-                with open(f"/proc/{d}/environ", "rb") as f:
-                    env = f.read().split(b"\0")
-            except OSError:
-                continue
-            if int(st[1]) != self.proc.pid or st[0] == "Z":
-                continue
-            if service is None or f"MS_DISPATCHER_SERVICE={service}".encode() in env:
-                out.append(int(d))
-        return out
-
-    def stop(self):
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        kids = self.children()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        assert self.proc.returncode == 0, self.proc.stderr.read()
-        for k in kids:
-            wait_until(lambda: not os.path.exists(f"/proc/{k}/stat")
-                       or open(f"/proc/{k}/stat").read().rsplit(")", 1)[1].split()[0] == "Z",
-                       timeout=10, what=f"server process {k} to exit")
 
 
 MAPPINGS = [
@@ -136,7 +81,8 @@ def smtp(tmp_path_factory):
                                        ports).group(1))
         inst.port_submit = int(re.search(r"dispatcher\.service:SMTP_SUBMIT\.tcp_ports\t(\d+)",
                                          ports).group(1))
-        disp = Dispatcher(inst)
+        disp = Dispatcher(inst, env={"MS_SMTP_IDLE_MS": str(IDLE_MS),
+                                     "MS_SMTP_MAX_RCPTS": str(MAX_RCPTS)}, strict=True)
         disp.start()
         inst.disp = disp
         inst.queue = inst.root / "data" / "queue"

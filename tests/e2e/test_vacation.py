@@ -22,7 +22,8 @@ import pytest
 from conftest import DOMAIN, wait_until
 from ldap_fixtures import create_ldap_instance
 from test_mta_queue import JobController, Peer, mail_log
-from test_smtp_server import Dispatcher, client
+from mta_fixtures import Dispatcher
+from test_smtp_server import client
 
 PASSWORD = "Vacation-Pass-1"
 REMOTE = "remote.test"
