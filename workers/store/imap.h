@@ -75,6 +75,10 @@ struct imap_selected {
 	 * user's handle owned by the selection (a shared folder) */
 	struct store_user *su;
 	unsigned rights; /* the session's rights on it when selected (store_acl.h) */
+	/* per-user \Seen (store_seen_per_user): another user's mailbox, and
+	 * the UIDs this user has seen in it (imap_cmd_store.c) */
+	bool seen_private;
+	struct store_uidset seen;
 };
 
 struct imap_session {
@@ -341,5 +345,16 @@ int imap_seqset_to_uids(struct imap_session *s, const char *text, bool uid,
 void imap_note_own(struct imap_session *s, uint32_t uid, uint64_t modseq);
 /* The sequence number of uid in the selection, 0 when absent. */
 size_t imap_seq_of(const struct imap_session *s, uint32_t uid);
+/* imap_cmd_store.c: per-user \Seen of another user's mailbox (store_flags.h).
+ * Read this user's seen set for mailbox of su (the selection's owner)
+ * into the selection; sets sel.seen_private.  0 or -1. */
+int imap_seen_load(struct imap_session *s, uint32_t mailbox, uint32_t uidvalidity,
+                   struct ms_buf *why);
+/* The flags message uid shows to this session: its \Seen is this user's
+ * own when the selection has per-user \Seen. */
+unsigned imap_seen_flags(const struct imap_session *s, uint32_t uid, unsigned flags);
+/* Mark uids (of the selection) seen or not for this user only.  0 or -1. */
+int imap_seen_set(struct imap_session *s, const struct store_uidset *uids, bool seen,
+                  struct ms_buf *why);
 
 #endif

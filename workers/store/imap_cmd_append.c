@@ -54,6 +54,26 @@ static int parse_date_time(const char *s, int64_t *t)
 	return 0;
 }
 
+/* A reader's APPEND with \Seen into another user's mailbox: seen for them. */
+static int appended_seen(struct imap_session *s, const struct imap_mbox *mb,
+                         uint32_t uidvalidity, uint32_t uid, struct ms_buf *why)
+{
+	struct store_mailbox_info info;
+	struct store_uidset one;
+	int r;
+
+	memset(&info, 0, sizeof(info));
+	store_uidset_init(&one);
+	store_uidset_add(&one, uid, uid);
+	r = store_mailbox_get(mb->su, mb->name, &info, why);
+	if (r == 0)
+		r = store_seen_set(s->su, store_user_id(mb->su), info.id, uidvalidity, &one, true,
+		                   why);
+	store_uidset_deinit(&one);
+	store_mailbox_info_deinit(&info);
+	return r;
+}
+
 void imap_cmd_append(struct imap_session *s, const char *tag, struct imap_parser *ps)
 {
 	struct ms_buf name, date, data, why;
@@ -65,6 +85,7 @@ void imap_cmd_append(struct imap_session *s, const char *tag, struct imap_parser
 	int64_t when = 0;
 	uint32_t uid = 0, uidvalidity = 0;
 	struct imap_mbox mb = {0};
+	bool own_seen;
 
 	ms_buf_init(&name);
 	ms_buf_init(&date);
@@ -93,6 +114,11 @@ void imap_cmd_append(struct imap_session *s, const char *tag, struct imap_parser
 	if (imap_acl_target(s, tag, "APPEND", name.data, &mb) < 0)
 		goto done;
 	imap_acl_mask_flags(mb.rights, &o.flags, &o.nkeywords);
+	/* per-user \Seen (docs/store.md): a reader's \Seen is their own */
+	own_seen = mb.other && (o.flags & STORE_FLAG_SEEN) != 0 &&
+	           store_seen_per_user(s->srv->base.store);
+	if (own_seen)
+		o.flags &= ~(unsigned)STORE_FLAG_SEEN;
 	o.limits = mb.other ? NULL : &s->quota;
 	if (store_stage_new(s->srv->base.store, store_user_partition(mb.su), &st, &why) < 0 ||
 	    store_stage_write(st, data.data, data.len, &why) < 0 ||
@@ -108,6 +134,9 @@ void imap_cmd_append(struct imap_session *s, const char *tag, struct imap_parser
 		ms_log_info("%s %s: APPEND %s: %s", s->peer, s->userid, name.data, why.data);
 		goto done;
 	}
+	if (own_seen && appended_seen(s, &mb, uidvalidity, uid, &why) < 0)
+		ms_log_error("%s %s: APPEND %s: setting \\Seen: %s", s->peer, s->userid, name.data,
+		             why.data);
 	if (s->selected && strcmp(s->sel.name, name.data) == 0)
 		(void)imap_sync(s, true);
 	imap_ok(s, tag, "[APPENDUID %u %u] APPEND completed", uidvalidity, uid);

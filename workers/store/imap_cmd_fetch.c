@@ -518,6 +518,27 @@ static int note_seen(void *ctx, const struct store_msg *m)
 	return 0;
 }
 
+/* Per-user \Seen: this user's own, in the reader's database (no MODSEQ). */
+static void set_seen_own(struct imap_session *s, struct msgs *l,
+                         const struct store_uidset *unseen)
+{
+	struct ms_buf why;
+
+	ms_buf_init(&why);
+	if (imap_seen_set(s, unseen, true, &why) < 0) {
+		ms_log_error("%s %s: %s: setting \\Seen: %s", s->peer, s->userid, s->sel.name,
+		             why.data);
+	} else {
+		for (size_t i = 0; i < l->n; i++) {
+			if ((l->m[i].flags & STORE_FLAG_SEEN) != 0)
+				continue;
+			l->m[i].flags |= STORE_FLAG_SEEN;
+			l->m[i].seen_now = true;
+		}
+	}
+	ms_buf_deinit(&why);
+}
+
 /* RFC 3501 6.4.5: BODY[] (not PEEK), RFC822 and RFC822.TEXT set \Seen. */
 static void set_seen(struct imap_session *s, struct msgs *l)
 {
@@ -531,9 +552,11 @@ static void set_seen(struct imap_session *s, struct msgs *l)
 	for (size_t i = 0; i < l->n; i++)
 		if ((l->m[i].flags & STORE_FLAG_SEEN) == 0)
 			store_uidset_add(&unseen, l->m[i].uid, l->m[i].uid);
-	if (unseen.n > 0 &&
-	    store_flags_store(s->sel.su, s->sel.id, &unseen, &ch, note_seen, &c, NULL, NULL,
-	                      &why) < 0)
+	if (unseen.n > 0 && s->sel.seen_private)
+		set_seen_own(s, l, &unseen);
+	else if (unseen.n > 0 &&
+	         store_flags_store(s->sel.su, s->sel.id, &unseen, &ch, note_seen, &c, NULL, NULL,
+	                           &why) < 0)
 		ms_log_error("%s %s: %s: setting \\Seen: %s", s->peer, s->userid, s->sel.name,
 		             why.data);
 	store_uidset_deinit(&unseen);
@@ -684,6 +707,13 @@ static void do_fetch(struct imap_session *s, const char *tag, struct imap_parser
 		imap_no(s, tag, "FETCH failed: %s", why.data);
 		goto done;
 	}
+	/* this user's own \Seen, as another session of theirs may have left it */
+	if (s->sel.seen_private && imap_seen_load(s, s->sel.id, s->sel.uidvalidity, &why) < 0) {
+		imap_no(s, tag, "FETCH failed: %s", why.data);
+		goto done;
+	}
+	for (size_t i = 0; i < l.n; i++)
+		l.m[i].flags = imap_seen_flags(s, l.m[i].uid, l.m[i].flags);
 	if (f.sets_seen && !s->sel.readonly && imap_acl_may(s, 's')) /* RFC 4314 4 */
 		set_seen(s, &l);
 	for (size_t i = 0; i < l.n; i++) {

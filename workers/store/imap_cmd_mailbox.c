@@ -561,6 +561,43 @@ void imap_cmd_unsubscribe(struct imap_session *s, const char *tag, struct imap_p
 	subscribe(s, tag, ps, false);
 }
 
+struct unseen_ctx {
+	const struct store_uidset *seen;
+	uint32_t unseen;
+};
+
+static int count_unseen(void *ctx, const struct store_msg *m)
+{
+	struct unseen_ctx *c = ctx;
+
+	if (!store_uidset_contains(c->seen, m->uid))
+		c->unseen++;
+	return 0;
+}
+
+/*
+ * Per-user \Seen (docs/store.md): STATUS UNSEEN of another user's mailbox
+ * counts the messages this user has not seen.  0 or -1.
+ */
+static int own_unseen(struct imap_session *s, const struct imap_mbox *mb,
+                      struct store_mailbox_info *info, struct ms_buf *why)
+{
+	struct store_uidset seen;
+	struct unseen_ctx c = {&seen, 0};
+	int r;
+
+	if (!mb->other || !store_seen_per_user(s->srv->base.store))
+		return 0;
+	store_uidset_init(&seen);
+	r = store_seen_get(s->su, store_user_id(mb->su), info->id, info->uidvalidity, &seen, why);
+	if (r == 0)
+		r = store_message_list(mb->su, info->id, NULL, 0, count_unseen, &c, why);
+	if (r == 0)
+		info->unseen = c.unseen;
+	store_uidset_deinit(&seen);
+	return r;
+}
+
 void imap_cmd_status(struct imap_session *s, const char *tag, struct imap_parser *ps)
 {
 	struct ms_buf name, att, why, out;
@@ -580,7 +617,8 @@ void imap_cmd_status(struct imap_session *s, const char *tag, struct imap_parser
 	}
 	ps->p++;
 	if (imap_mbox_open(s, name.data, store_acl_bit('r'), &mb, &why) < 0 ||
-	    store_mailbox_get(mb.su, mb.name, &info, &why) < 0) {
+	    store_mailbox_get(mb.su, mb.name, &info, &why) < 0 ||
+	    own_unseen(s, &mb, &info, &why) < 0) {
 		imap_store_failed(s, tag, "STATUS", &why);
 		goto done;
 	}

@@ -537,8 +537,10 @@ static bool uses_modseq(const struct key *k)
 static int search_one(void *ctx, const struct store_msg *m)
 {
 	struct search_ctx *sc = ctx;
-	struct cand c = {sc->s, m, imap_seq_of(sc->s, m->uid), false, {0}, 0};
+	struct store_msg own = *m; /* with this user's own \Seen */
+	struct cand c = {sc->s, &own, imap_seq_of(sc->s, m->uid), false, {0}, 0};
 
+	own.flags = imap_seen_flags(sc->s, m->uid, m->flags);
 	if (c.seq == 0)
 		return 0; /* arrived after the last look: not numbered yet */
 	ms_buf_init(&c.text);
@@ -588,7 +590,8 @@ static void do_search(struct imap_session *s, const char *tag, struct imap_parse
 	}
 	if (uses_modseq(k))
 		imap_condstore_on(s); /* RFC 7162 3.1: an enabling command */
-	if (store_message_list(s->sel.su, s->sel.id, NULL, 0, search_one, &sc, &why) < 0) {
+	if ((s->sel.seen_private && imap_seen_load(s, s->sel.id, s->sel.uidvalidity, &why) < 0) ||
+	    store_message_list(s->sel.su, s->sel.id, NULL, 0, search_one, &sc, &why) < 0) {
 		imap_no(s, tag, "SEARCH failed: %s", why.data);
 		goto done;
 	}

@@ -65,7 +65,8 @@ static int collect_uid(void *ctx, const struct store_msg *m)
 		l->uids = ms_xrealloc(l->uids, l->cap * sizeof(*l->uids));
 	}
 	l->uids[l->n++] = m->uid;
-	if (l->first_unseen == 0 && (m->flags & STORE_FLAG_SEEN) == 0)
+	if (l->first_unseen == 0 &&
+	    (imap_seen_flags(l->s, m->uid, m->flags) & STORE_FLAG_SEEN) == 0)
 		l->first_unseen = l->n;
 	if (m->modseq > l->maxmodseq)
 		l->maxmodseq = m->modseq;
@@ -80,6 +81,7 @@ void imap_unselect(struct imap_session *s)
 	free(s->sel.name);
 	free(s->sel.uids);
 	free(s->sel.own);
+	store_uidset_deinit(&s->sel.seen);
 	imap_acl_unselect(s);
 	memset(&s->sel, 0, sizeof(s->sel));
 	s->selected = false;
@@ -216,7 +218,7 @@ static void select_or_examine(struct imap_session *s, const char *tag, struct im
 {
 	struct ms_buf name, why;
 	struct store_mailbox_info info;
-	struct uidlist l = {NULL, 0, 0, 0, 0, NULL, 0, NULL};
+	struct uidlist l = {NULL, 0, 0, 0, 0, s, 0, NULL};
 	struct imap_qresync q;
 	const char *err = NULL;
 	uint32_t first = 0;
@@ -240,6 +242,7 @@ static void select_or_examine(struct imap_session *s, const char *tag, struct im
 	/* RFC 3501 6.3.1: a failed SELECT leaves no mailbox selected. */
 	imap_unselect(s);
 	if (imap_acl_select(s, name.data, &examine, &info, &why) < 0 ||
+	    imap_seen_load(s, info.id, info.uidvalidity, &why) < 0 ||
 	    store_message_list(s->sel.su, info.id, NULL, 0, collect_uid, &l, &why) < 0 ||
 	    (!examine && store_mailbox_claim_recent(s->sel.su, info.id, &first, &why) < 0)) {
 		if (store_errcode(s->srv->base.store) == MS_E_NOMAILBOX)

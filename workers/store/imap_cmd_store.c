@@ -18,10 +18,57 @@
 #include "imap_condstore.h"
 #include "store.h"
 
+/* ---- per-user \Seen (docs/store.md "Per-user \Seen") ---------------------- */
+
+int imap_seen_load(struct imap_session *s, uint32_t mailbox, uint32_t uidvalidity,
+                   struct ms_buf *why)
+{
+	s->sel.seen_private =
+	    s->sel.su != NULL && s->sel.su != s->su && store_seen_per_user(s->srv->base.store);
+	if (!s->sel.seen_private)
+		return 0;
+	return store_seen_get(s->su, store_user_id(s->sel.su), mailbox, uidvalidity, &s->sel.seen,
+	                      why);
+}
+
+unsigned imap_seen_flags(const struct imap_session *s, uint32_t uid, unsigned flags)
+{
+	if (!s->sel.seen_private)
+		return flags;
+	flags &= ~(unsigned)STORE_FLAG_SEEN;
+	return store_uidset_contains(&s->sel.seen, uid) ? flags | STORE_FLAG_SEEN : flags;
+}
+
+int imap_seen_set(struct imap_session *s, const struct store_uidset *uids, bool seen,
+                  struct ms_buf *why)
+{
+	if (uids->n == 0)
+		return 0;
+	if (store_seen_set(s->su, store_user_id(s->sel.su), s->sel.id, s->sel.uidvalidity, uids,
+	                   seen, why) < 0) {
+		/* what the database has, not what this session tried */
+		(void)imap_seen_load(s, s->sel.id, s->sel.uidvalidity, why);
+		return -1;
+	}
+	if (!seen) {
+		store_seen_subtract(&s->sel.seen, uids);
+		return 0;
+	}
+	for (size_t i = 0; i < uids->n; i++)
+		store_uidset_add(&s->sel.seen, uids->r[i].lo, uids->r[i].hi);
+	return 0;
+}
+
+/* ---- STORE ------------------------------------------------------------------- */
+
 struct store_ctx {
 	struct imap_session *s;
 	bool uid, silent;
 	struct ms_buf out;
+	/* per-user \Seen: the change to this user's own \Seen (seen_op 0:
+	 * none, 1: set, -1: clear) and the messages it applies to */
+	int seen_op;
+	struct store_uidset seen_uids;
 };
 
 static int stored_one(void *ctx, const struct store_msg *m)
@@ -29,6 +76,16 @@ static int stored_one(void *ctx, const struct store_msg *m)
 	struct store_ctx *c = ctx;
 	size_t seq = imap_seq_of(c->s, m->uid);
 
+	/* The message passed UNCHANGEDSINCE: its own \Seen changes too, in
+	 * the session first so that the answer shows it (saved after). */
+	if (c->seen_op != 0) {
+		struct store_uidset one = {1, 1, &(struct store_uidrange){m->uid, m->uid}};
+		store_uidset_add(&c->seen_uids, m->uid, m->uid);
+		if (c->seen_op > 0)
+			store_uidset_add(&c->s->sel.seen, m->uid, m->uid);
+		else
+			store_seen_subtract(&c->s->sel.seen, &one);
+	}
 	imap_note_own(c->s, m->uid, m->modseq);
 	/* RFC 7162 3.1.3: once CONDSTORE is on, even .SILENT reports the
 	 * MODSEQ each message has now. */
@@ -102,12 +159,32 @@ static int parse_store_op(const char *o, struct store_flags_change *ch, bool *si
 	return *silent || strcasecmp(o, "FLAGS") == 0 ? 0 : -1;
 }
 
+/*
+ * Per-user \Seen: take \Seen out of ch (it is this user's own, *seen_op:
+ * 1 to set, -1 to clear, 0 untouched); a FLAGS replacement leaves the
+ * messages' (the owner's) \Seen as it is.
+ */
+static void split_seen(struct store_flags_change *ch, int *seen_op)
+{
+	bool has = (ch->flags & STORE_FLAG_SEEN) != 0;
+
+	*seen_op = 0;
+	if (ch->op == STORE_FLAGS_REPLACE) {
+		/* imap_acl_store_flags let a replacement through only with s */
+		*seen_op = has ? 1 : -1;
+		ch->op = STORE_FLAGS_REPLACE_KEEP_SEEN;
+	} else if (has) {
+		*seen_op = ch->op == STORE_FLAGS_ADD ? 1 : -1;
+	}
+	ch->flags &= ~(unsigned)STORE_FLAG_SEEN;
+}
+
 static void do_store(struct imap_session *s, const char *tag, struct imap_parser *ps, bool uid)
 {
 	struct ms_buf set_text, op, why, mod;
 	struct store_uidset uids, failed;
 	struct store_flags_change ch;
-	struct store_ctx c = {s, uid, false, {0}};
+	struct store_ctx c = {s, uid, false, {0}, 0, {0, 0, NULL}};
 	char **kw = NULL;
 	size_t nkw = 0;
 	unsigned flags = 0;
@@ -149,6 +226,13 @@ static void do_store(struct imap_session *s, const char *tag, struct imap_parser
 	ch.unchangedsince = since;
 	if (imap_acl_store_flags(s, tag, &ch) < 0) /* RFC 4314 4: s, t, w */
 		goto done;
+	if (s->sel.seen_private) {
+		split_seen(&ch, &c.seen_op);
+		if (imap_seen_load(s, s->sel.id, s->sel.uidvalidity, &why) < 0) {
+			imap_no(s, tag, "STORE failed: %s", why.data);
+			goto done;
+		}
+	}
 	/* UNCHANGEDSINCE 0 fails for every message: every MODSEQ is above 0
 	 * (RFC 7162 3.1.3), and the store reads 0 as "no condition". */
 	if (conditional && since == 0) {
@@ -157,6 +241,10 @@ static void do_store(struct imap_session *s, const char *tag, struct imap_parser
 	} else if (uids.n > 0 &&
 	           store_flags_store(s->sel.su, s->sel.id, &uids, &ch, stored_one, &c,
 	                             conditional ? &failed : NULL, NULL, &why) < 0) {
+		imap_no(s, tag, "STORE failed: %s", why.data);
+		goto done;
+	}
+	if (c.seen_op != 0 && imap_seen_set(s, &c.seen_uids, c.seen_op > 0, &why) < 0) {
 		imap_no(s, tag, "STORE failed: %s", why.data);
 		goto done;
 	}
@@ -177,6 +265,7 @@ done:
 	ms_buf_deinit(&why);
 	ms_buf_deinit(&mod);
 	ms_buf_deinit(&c.out);
+	store_uidset_deinit(&c.seen_uids);
 }
 
 void imap_cmd_store(struct imap_session *s, const char *tag, struct imap_parser *ps)

@@ -69,7 +69,7 @@ void imap_fetch_unsolicited(const struct imap_session *s, struct ms_buf *out, si
 		ms_buf_printf(out, "UID %u", m->uid);
 	if (flags) {
 		ms_buf_puts(out, uid ? " FLAGS (" : "FLAGS (");
-		store_flags_format(m->flags, m->keywords, out);
+		store_flags_format(imap_seen_flags(s, m->uid, m->flags), m->keywords, out);
 		ms_buf_putc(out, ')');
 	}
 	if (s->condstore)

@@ -55,6 +55,19 @@ static const char *const mboxlist_schema[] = {
 	NULL,
 };
 
+/* Version 2: this user's own \Seen on other users' mailboxes
+ * (store.privatesharedfolders.shareflags 0, store_flags.h), one row per
+ * mailbox read, the UIDs seen as an IMAP set. */
+#define PERUSER_TABLE                                                                              \
+	"CREATE TABLE peruser ("                                                                   \
+	" owner TEXT NOT NULL,"                                                                    \
+	" mailbox INTEGER NOT NULL,"                                                               \
+	" uidvalidity INTEGER NOT NULL,"                                                           \
+	" seen TEXT NOT NULL DEFAULT '',"                                                          \
+	" last_access INTEGER NOT NULL,"                                                           \
+	" PRIMARY KEY (owner, mailbox)"                                                            \
+	") WITHOUT ROWID"
+
 static const char *const user_schema[] = {
 	/* One row: who this database belongs to and its state. */
 	"CREATE TABLE user ("
@@ -119,6 +132,7 @@ static const char *const user_schema[] = {
 	" PRIMARY KEY (mailbox, identifier)"
 	") WITHOUT ROWID",
 	"CREATE TABLE subscription (name TEXT PRIMARY KEY) WITHOUT ROWID",
+	PERUSER_TABLE,
 	NULL,
 };
 
@@ -469,6 +483,39 @@ fail:
 	return -1;
 }
 
+/* A user's database of version 1 gets the peruser table (version 2), under
+ * the write lock so that two processes opening it do it once. */
+static int upgrade_schema(struct store *s, struct store_db *db, struct ms_buf *why)
+{
+	int rc, v;
+	char pragma[64];
+
+	if (store_db_begin(s, db, true, why) < 0)
+		return -1;
+	if (user_version(s, db, &v, why) < 0)
+		goto fail;
+	if (v != 1) {
+		store_db_rollback(db);
+		return 0;
+	}
+	rc = exec_rc(db, PERUSER_TABLE);
+	if (rc != SQLITE_OK) {
+		store_db_fail(s, db, rc, why, "cannot upgrade the schema to version 2");
+		goto fail;
+	}
+	snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", STORE_DB_VERSION);
+	rc = exec_rc(db, pragma);
+	if (rc != SQLITE_OK) {
+		store_db_fail(s, db, rc, why, "cannot set the schema version");
+		goto fail;
+	}
+	ms_log_info("%s: schema upgraded from version 1 to %d", db->path, STORE_DB_VERSION);
+	return store_db_commit(s, db, NULL, why);
+fail:
+	store_db_rollback(db);
+	return -1;
+}
+
 int store_db_open(struct store *s, const char *path, enum store_db_kind kind, bool create,
 		  struct store_db **db_r, struct ms_buf *why)
 {
@@ -511,6 +558,8 @@ int store_db_open(struct store *s, const char *path, enum store_db_kind kind, bo
 		goto fail;
 	}
 	if (v == 0 && create_schema(s, db, kind, why) < 0)
+		goto fail;
+	if (v == 1 && kind == STORE_DB_USER && upgrade_schema(s, db, why) < 0)
 		goto fail;
 	*db_r = db;
 	return 0;

@@ -35,8 +35,10 @@ enum store_db_kind {
 	STORE_DB_USER = 2,
 };
 
-/* Schema version written to PRAGMA user_version. */
-#define STORE_DB_VERSION 1
+/* Schema version written to PRAGMA user_version.  2 added the peruser
+ * table to the users' databases; opening a user's database of version 1
+ * adds it (the mailbox list is the same in both). */
+#define STORE_DB_VERSION 2
 
 /*
  * Open (create when create is set) a database of the given kind; a new or

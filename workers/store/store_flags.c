@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <ms/buf.h>
+#include <ms/optdef.h>
 
 #include "store_db.h"
 #include "store_int.h"
@@ -183,11 +185,19 @@ int store_flags_store(struct store_user *u, uint32_t mailbox, const struct store
 			case STORE_FLAGS_REMOVE:
 				p.flags = f & ~c->flags;
 				break;
+			case STORE_FLAGS_REPLACE_KEEP_SEEN:
+				p.flags = (c->flags & ~(unsigned)STORE_FLAG_SEEN) |
+					  (f & STORE_FLAG_SEEN);
+				break;
 			default:
 				p.flags = c->flags;
 				break;
 			}
-			store_flags_keywords(have, c->keywords, c->nkeywords, c->op, &kw);
+			store_flags_keywords(have, c->keywords, c->nkeywords,
+					     c->op == STORE_FLAGS_ADD || c->op == STORE_FLAGS_REMOVE
+						     ? c->op
+						     : STORE_FLAGS_REPLACE,
+					     &kw);
 			p.changed = p.flags != f || strcmp(kw.data, have != NULL ? have : "") != 0;
 			p.keywords = ms_xstrdup(kw.data);
 			p.internaldate = sqlite3_column_int64(st, 4);
@@ -255,5 +265,132 @@ out:
 		free(rows[i].keywords);
 	free(rows);
 	ms_buf_deinit(&kw);
+	return rc;
+}
+
+/* ---- per-user \Seen ------------------------------------------------------------ */
+
+bool store_seen_per_user(struct store *s)
+{
+	return store_conf_int(s->conf, MS_OPT_STORE_PRIVATESHAREDFOLDERS_SHAREFLAGS) == 0;
+}
+
+void store_seen_subtract(struct store_uidset *set, const struct store_uidset *minus)
+{
+	struct store_uidset out;
+	size_t j = 0;
+
+	if (minus->n == 0)
+		return;
+	store_uidset_init(&out);
+	for (size_t i = 0; i < set->n; i++) {
+		uint64_t lo = set->r[i].lo, hi = set->r[i].hi;
+
+		while (j < minus->n && minus->r[j].hi < lo)
+			j++;
+		for (size_t k = j; k < minus->n && minus->r[k].lo <= hi && lo <= hi; k++) {
+			if (minus->r[k].lo > lo)
+				store_uidset_add(&out, (uint32_t)lo, minus->r[k].lo - 1);
+			lo = (uint64_t)minus->r[k].hi + 1;
+		}
+		if (lo <= hi)
+			store_uidset_add(&out, (uint32_t)lo, (uint32_t)hi);
+	}
+	store_uidset_deinit(set);
+	*set = out;
+}
+
+/* Inside the caller's transaction: the reader's row into set (cleared). */
+static int seen_read(struct store_user *u, const char *owner, uint32_t mailbox,
+		     uint32_t uidvalidity, struct store_uidset *set, struct ms_buf *why)
+{
+	struct store *s = u->store;
+	struct store_db *db = store_user_db(u);
+	sqlite3_stmt *st;
+	int step, rc = 0;
+
+	store_uidset_clear(set);
+	st = store_db_stmt(s, db,
+			   "SELECT uidvalidity, seen FROM peruser WHERE owner = ? AND mailbox = ?",
+			   why);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, mailbox);
+	step = store_db_step(s, db, st, why);
+	if (step < 0)
+		return -1;
+	if (step == 1 && (uint32_t)sqlite3_column_int64(st, 0) == uidvalidity) {
+		const char *text = (const char *)sqlite3_column_text(st, 1);
+
+		if (text != NULL && *text != '\0' &&
+		    store_uidset_parse(text, UINT32_MAX, set, why) < 0)
+			rc = store_fail(s, MS_E_INTERNAL, why,
+					"%s: bad seen set for %s mailbox %u (run reconstruct)",
+					u->userid, owner, mailbox);
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+int store_seen_get(struct store_user *reader, const char *owner, uint32_t mailbox,
+		   uint32_t uidvalidity, struct store_uidset *set, struct ms_buf *why)
+{
+	int rc;
+
+	if (store_user_begin(reader, false, why) < 0)
+		return -1;
+	rc = seen_read(reader, owner, mailbox, uidvalidity, set, why);
+	if (rc < 0) {
+		store_user_rollback(reader);
+		return -1;
+	}
+	return store_user_commit(reader, why);
+}
+
+int store_seen_set(struct store_user *reader, const char *owner, uint32_t mailbox,
+		   uint32_t uidvalidity, const struct store_uidset *uids, bool seen,
+		   struct ms_buf *why)
+{
+	struct store *s = reader->store;
+	struct store_db *db = store_user_db(reader);
+	struct store_uidset set;
+	struct ms_buf text;
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	store_uidset_init(&set);
+	ms_buf_init(&text);
+	if (store_user_begin(reader, true, why) < 0)
+		goto out;
+	if (seen_read(reader, owner, mailbox, uidvalidity, &set, why) < 0)
+		goto fail;
+	if (seen) {
+		for (size_t i = 0; i < uids->n; i++)
+			store_uidset_add(&set, uids->r[i].lo, uids->r[i].hi);
+	} else {
+		store_seen_subtract(&set, uids);
+	}
+	store_uidset_format(&set, &text);
+	st = store_db_stmt(s, db,
+			   "INSERT OR REPLACE INTO peruser (owner, mailbox, uidvalidity, seen,"
+			   " last_access) VALUES (?, ?, ?, ?, ?)",
+			   why);
+	if (st == NULL)
+		goto fail;
+	sqlite3_bind_text(st, 1, owner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, mailbox);
+	sqlite3_bind_int64(st, 3, uidvalidity);
+	sqlite3_bind_text(st, 4, text.len > 0 ? text.data : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)time(NULL));
+	if (store_db_done(s, db, st, why) < 0)
+		goto fail;
+	rc = store_user_commit(reader, why);
+	goto out;
+fail:
+	store_user_rollback(reader);
+out:
+	store_uidset_deinit(&set);
+	ms_buf_deinit(&text);
 	return rc;
 }

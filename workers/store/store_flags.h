@@ -10,10 +10,12 @@
 #ifndef MS_STORE_FLAGS_H
 #define MS_STORE_FLAGS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct ms_buf;
+struct store;
 struct store_msg;
 struct store_uidset;
 struct store_user;
@@ -22,6 +24,9 @@ enum store_flags_op {
 	STORE_FLAGS_ADD = 1,     /* +FLAGS */
 	STORE_FLAGS_REMOVE = 2,  /* -FLAGS */
 	STORE_FLAGS_REPLACE = 3, /* FLAGS */
+	/* FLAGS, leaving \Seen as the message has it: a reader with their
+	 * own \Seen (store_seen_per_user) replacing another user's flags */
+	STORE_FLAGS_REPLACE_KEEP_SEEN = 4,
 };
 
 /*
@@ -58,5 +63,37 @@ int store_flags_store(struct store_user *u, uint32_t mailbox, const struct store
 		      const struct store_flags_change *c,
 		      int (*cb)(void *ctx, const struct store_msg *msg), void *ctx,
 		      struct store_uidset *failed, uint64_t *modseq_r, struct ms_buf *why);
+
+/*
+ * Per-user \Seen (docs/store.md "Per-user \Seen"): with
+ * store.privatesharedfolders.shareflags 0 a user reading another user's
+ * mailbox has their own \Seen for it, kept in the reader's database (table
+ * peruser: owner, the owner's mailbox number and UIDVALIDITY, the UIDs
+ * seen as an IMAP set); the owner's messages keep the owner's \Seen.
+ * Other flags and keywords stay shared.
+ */
+
+/* True when shareflags is 0 (the default): readers have their own \Seen. */
+bool store_seen_per_user(struct store *s);
+
+/*
+ * The UIDs reader has seen in owner's mailbox number mailbox of
+ * UIDVALIDITY uidvalidity, into set (cleared first; empty when the reader
+ * never marked any, or did so under another UIDVALIDITY).  0 or -1.
+ */
+int store_seen_get(struct store_user *reader, const char *owner, uint32_t mailbox,
+		   uint32_t uidvalidity, struct store_uidset *set, struct ms_buf *why);
+
+/*
+ * Mark uids seen (seen true) or not seen for reader, in one transaction
+ * of the reader's database; UIDs of another UIDVALIDITY are dropped.  The
+ * owner's database is not touched (no MODSEQ changes).  0 or -1.
+ */
+int store_seen_set(struct store_user *reader, const char *owner, uint32_t mailbox,
+		   uint32_t uidvalidity, const struct store_uidset *uids, bool seen,
+		   struct ms_buf *why);
+
+/* Remove the UIDs of minus from set. */
+void store_seen_subtract(struct store_uidset *set, const struct store_uidset *minus);
 
 #endif
