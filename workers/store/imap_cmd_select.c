@@ -269,6 +269,14 @@ static void select_or_examine(struct imap_session *s, const char *tag, struct im
 	s->sel.modseq = l.maxmodseq;
 	s->selected = true;
 	s->state = IMAP_STATE_SELECTED;
+	/* readership -d, -p (store_peruser.h): a reader of another's mailbox. */
+	if (s->sel.su != s->su &&
+	    store_peruser_touch(s->su, store_user_id(s->sel.su), info.id, info.uidvalidity,
+				&why) < 0) {
+		ms_log_warning("%s %s: cannot record the selection of %s: %s", s->peer, s->userid,
+			       s->sel.name, why.data);
+		ms_buf_reset(&why);
+	}
 	select_responses(s, &info, &l, recent, examine);
 	imap_quota_alert(s);
 	/* RFC 7162 3.2.5: a UIDVALIDITY that changed means "start again". */

@@ -143,6 +143,7 @@ void store_mailbox_info_deinit(struct store_mailbox_info *info);
 #include "store_name.h"
 #include "store_notify.h"
 #include "store_partition.h"
+#include "store_peruser.h"
 #include "store_quota.h"
 #include "store_rebuild.h"
 #include "store_recover.h"
