@@ -117,6 +117,10 @@ struct imap_session {
 	bool quota_loaded;
 	uint64_t bytes_in, bytes_out;
 	long long login_time, connect_time, start_ms;
+	/* imap_remote.c: distributed shared folders (NULL until needed), and
+	 * input held while a remote step completes */
+	struct imap_remote *remote;
+	bool held;
 };
 
 /* The process (server.h; base comes first, so a struct server pointer
@@ -356,5 +360,29 @@ unsigned imap_seen_flags(const struct imap_session *s, uint32_t uid, unsigned fl
 /* Mark uids (of the selection) seen or not for this user only.  0 or -1. */
 int imap_seen_set(struct imap_session *s, const struct store_uidset *uids, bool seen,
                   struct ms_buf *why);
+
+/*
+ * imap_remote.c: distributed shared folders (docs/store.md "Distributed
+ * shared folders"): the shared folders of the stores of
+ * base.proxyserverlist, listed through the configured administrator for
+ * the user and selected by relaying the session to that store.
+ */
+/* dispatch: the command in s->cmd is the remote store's (relayed, or
+ * held); true when it was taken care of here. */
+bool imap_remote_command(struct imap_session *s);
+/* LIST of pattern: true when the command is held until the remote lists
+ * arrive (only for a pattern that may match a shared folder). */
+bool imap_remote_list_hold(struct imap_session *s, const char *pattern);
+/* The remote shared folders (cached), for LIST. */
+void imap_remote_names(struct imap_session *s, void (*add)(void *ctx, const char *name),
+                       void *ctx);
+/* SELECT/EXAMINE of name: true when it was held or relayed to its store. */
+bool imap_remote_select(struct imap_session *s, const char *tag, const char *name);
+/* The client's output fell to the low-water mark: read the stores again. */
+void imap_remote_low_water(struct imap_session *s);
+/* The session ends. */
+void imap_remote_free(struct imap_session *s);
+/* imap_session.c: run a held command now, then read what follows it. */
+void imap_session_resume(struct imap_session *s, const char *cmd, size_t len);
 
 #endif

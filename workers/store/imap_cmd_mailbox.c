@@ -182,6 +182,13 @@ static void add_shared(struct imap_session *s, struct names *ns)
 	ms_buf_deinit(&why);
 }
 
+/* A shared folder of another store (imap_remote.c). */
+static void add_remote(void *ctx, const char *name)
+{
+	if (!names_has(ctx, name))
+		names_add(ctx, name, NULL);
+}
+
 static int collect_mailbox(void *ctx, const struct store_mailbox_info *info)
 {
 	names_add(ctx, info->name, info->specialuse);
@@ -242,13 +249,18 @@ static void list_or_lsub(struct imap_session *s, const char *tag, struct imap_pa
 		imap_ok(s, tag, "%s completed", cmd);
 		goto done;
 	}
+	if (!lsub && imap_remote_list_hold(s, pat.data))
+		goto done; /* again once the other stores answered */
 	if (store_mailbox_list(s->su, NULL, collect_mailbox, &all, &why) < 0 ||
 	    (lsub && store_mailbox_subscriptions(s->su, collect_sub, &subs, &why) < 0)) {
 		imap_store_failed(s, tag, cmd, &why);
 		goto done;
 	}
-	if (!lsub && ms_conf_bool(s->srv->base.conf, MS_OPT_STORE_SHAREDFOLDERS))
+	if (!lsub && ms_conf_bool(s->srv->base.conf, MS_OPT_STORE_SHAREDFOLDERS)) {
 		add_shared(s, &all);
+		imap_remote_names(s, add_remote, &all);
+		names_add_levels(&all);
+	}
 	{
 		const struct names *src = lsub ? &subs : &all;
 		for (size_t i = 0; i < src->n; i++) {

@@ -236,6 +236,8 @@ static void select_or_examine(struct imap_session *s, const char *tag, struct im
 		imap_bad(s, tag, "%s", err);
 		goto done;
 	}
+	if (imap_remote_select(s, tag, name.data))
+		goto done; /* on another store (imap_remote.c) */
 	/* RFC 7162 3.2.11: where the old mailbox's responses end. */
 	if (s->selected)
 		imap_printf(s, "* OK [CLOSED] Previous mailbox closed\r\n");

@@ -183,6 +183,7 @@ void imap_session_free(struct imap_session *s)
 	struct imap_server *srv = s->srv;
 
 	server_login_cancel(&s->req);
+	imap_remote_free(s);
 	server_log_close(&srv->base, s->peer, s->userid, s->login_time, s->connect_time,
 	                 s->start_ms, s->bytes_in, s->bytes_out);
 	imap_notify_untrack(s);
@@ -225,6 +226,8 @@ static void dispatch(struct imap_session *s)
 	struct ms_buf tag, name, word;
 	const struct imap_command *c;
 
+	if (imap_remote_command(s))
+		return; /* relayed to another store, or held */
 	ms_buf_init(&tag);
 	ms_buf_init(&name);
 	ms_buf_init(&word);
@@ -321,7 +324,7 @@ static void imap_session_trim(struct imap_session *s)
 
 static bool reading(const struct imap_session *s)
 {
-	return s->conn != NULL && !s->tls_pending &&
+	return s->conn != NULL && !s->tls_pending && !s->held &&
 	       (s->state == IMAP_STATE_NOTAUTH || s->state == IMAP_STATE_AUTH ||
 	        s->state == IMAP_STATE_SELECTED);
 }
@@ -444,6 +447,16 @@ void imap_session_input(struct imap_session *s)
 	}
 }
 
+void imap_session_resume(struct imap_session *s, const char *cmd, size_t len)
+{
+	s->held = false;
+	ms_buf_reset(&s->cmd);
+	ms_buf_append(&s->cmd, cmd, len);
+	dispatch(s);
+	ms_buf_reset(&s->cmd);
+	imap_session_input(s);
+}
+
 static void on_conn(struct ms_conn *conn, enum ms_conn_event ev, void *ctx)
 {
 	struct imap_session *s = ctx;
@@ -471,6 +484,8 @@ static void on_conn(struct ms_conn *conn, enum ms_conn_event ev, void *ctx)
 		imap_session_logout(s);
 		break;
 	case MS_CONN_LOW_WATER:
+		imap_remote_low_water(s); /* a relay waits for the client */
+		break;
 	case MS_CONN_CONNECTED:
 		break;
 	case MS_CONN_ERROR:
