@@ -40,7 +40,7 @@ trap 'rm -rf "$tmp"' EXIT INT TERM
 crashdir=${FUZZ_CRASH_DIR:-${TMPDIR:-/tmp}}
 
 failed=0
-for name in optname configxml ctl mapping address; do
+for name in optname configxml ctl mapping address smtpparse qenv imapparse bodystructure; do
 	exe=$build/tests/fuzz/fuzz_$name
 	if [ ! -x "$exe" ]; then
 		echo "fuzz $name: FAILED (no $exe: configure BUILDDIR with -Dfuzz=true and clang)"
@@ -53,6 +53,10 @@ for name in optname configxml ctl mapping address; do
 	ctl) maxlen=4096 ;;
 	mapping) maxlen=4096 ;;
 	address) maxlen=1024 ;;
+	smtpparse) maxlen=1024 ;;
+	qenv) maxlen=4096 ;;
+	imapparse) maxlen=2048 ;;
+	bodystructure) maxlen=8192 ;;
 	esac
 	work=$tmp/$name
 	mkdir -p "$work/corpus" "$work/artifacts"

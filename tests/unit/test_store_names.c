@@ -159,6 +159,13 @@ static void test_patterns(void)
 		{ "INBOX", "inbox", false },
 		{ "", "", true },
 		{ "%", "", true },
+		/* runs of wildcards: "%*" is "*", "*%" is "*", "%%" is "%" */
+		{ "a%*", "a/b/c", true },
+		{ "a*%", "a/b/c", true },
+		{ "a%%", "a/b", false },
+		{ "a%%c", "abc", true },
+		{ "%*%%*a", "x/y/a", true },
+		{ "ab*", "a", false }, /* more fixed characters than the name has */
 	};
 
 	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
@@ -205,6 +212,10 @@ static void test_mutf7(void)
 	CHECK(!store_mutf7_valid("&AOk-&AOk-")); /* back-to-back shifts */
 	CHECK(!store_mutf7_valid("&AOk"));       /* unterminated */
 	CHECK(!store_mutf7_valid("&AOl-"));      /* non-zero padding bits */
+	CHECK(!store_mutf7_valid("a&AAA-"));     /* U+0000 (tests/fuzz/fuzz_imapparse) */
+	CHECK(!store_mutf7_valid("&AB8-"));      /* U+001F: encode refuses controls */
+	CHECK(!store_mutf7_valid("&AH8-"));      /* U+007F */
+	CHECK(store_mutf7_valid("&AIA-"));       /* U+0080 is no control here */
 	CHECK_INT(store_mutf7_encode("bad\xff", &out, &why), -1);
 	CHECK_INT(store_mutf7_charset("M-UTF-7", &cs), 0);
 	CHECK_INT(cs, STORE_CHARSET_MUTF7);

@@ -221,27 +221,12 @@ bad:
 
 bool imap_match(const char *pat, const char *name)
 {
-	if (*pat == '\0')
-		return *name == '\0';
-	if (*pat == '*') {
-		for (const char *n = name;; n++) {
-			if (imap_match(pat + 1, n))
-				return true;
-			if (*n == '\0')
-				return false;
-		}
-	}
-	if (*pat == '%') {
-		for (const char *n = name;; n++) {
-			if (imap_match(pat + 1, n))
-				return true;
-			if (*n == '\0' || *n == '/')
-				return false;
-		}
-	}
-	if (*name == '\0' || *pat != *name)
-		return false;
-	return imap_match(pat + 1, name + 1);
+	/*
+	 * The store's matcher: time pattern x name.  A recursive matcher here
+	 * backtracked exponentially on patterns such as "*a*a*a*b" (found by
+	 * tests/fuzz/fuzz_imapparse: one LIST could keep imapd busy for ever).
+	 */
+	return store_name_match(pat, name);
 }
 
 int imap_parse_list_mailbox(struct imap_parser *ps, struct ms_buf *out)

@@ -204,6 +204,10 @@ int store_mutf7_decode(const char *s, struct ms_buf *out, struct ms_buf *why)
 					ms_buf_setf(why,
 						    "printable ASCII encoded in modified base64");
 					return -1;
+				} else if (u < 0x20 || u == 0x7f) {
+					/* as store_mutf7_encode: a NUL would cut the name */
+					ms_buf_setf(why, "name holds a control character");
+					return -1;
 				} else {
 					put_utf8(out, u);
 				}

@@ -20,8 +20,9 @@ int store_mutf7_encode(const char *s, struct ms_buf *out, struct ms_buf *why);
  * Modified UTF-7 -> UTF-8, appended to out.  0, or -1 with why when s is
  * not valid modified UTF-7: a byte outside 0x20..0x7E, an unterminated
  * or empty shift sequence other than "&-", bad base64, non-zero padding
- * bits, an unpaired surrogate, printable ASCII encoded in base64, or two
- * shift sequences back to back.
+ * bits, an unpaired surrogate, printable ASCII encoded in base64, a
+ * control character (U+0000..U+001F, U+007F: the names encode refuses),
+ * or two shift sequences back to back.
  */
 int store_mutf7_decode(const char *s, struct ms_buf *out, struct ms_buf *why);
 

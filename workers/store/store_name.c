@@ -165,15 +165,28 @@ bool store_name_match(const char *pat, const char *name)
 	 * pattern character: linear memory, time pattern x name, no
 	 * backtracking blow-up on patterns such as "*a*a*a*b".
 	 */
-	size_t pn = strlen(pat), nn = strlen(name);
-	bool *row = ms_xcalloc(nn + 1, sizeof(bool));
-	bool *next = ms_xcalloc(nn + 1, sizeof(bool));
-	bool result;
+	size_t pn = strlen(pat), nn = strlen(name), fixed = 0;
+	bool *row, *next, result;
+	char prev = '\0';
 
+	/*
+	 * Each character but a wildcard eats one of the name: a pattern with
+	 * more of them cannot match (a client's pattern may be a long literal).
+	 */
+	for (size_t i = 0; i < pn; i++)
+		fixed += pat[i] != '*' && pat[i] != '%';
+	if (fixed > nn)
+		return false;
+	row = ms_xcalloc(nn + 1, sizeof(bool));
+	next = ms_xcalloc(nn + 1, sizeof(bool));
 	row[0] = true; /* empty pattern matches the empty name */
 	for (size_t i = 0; i < pn; i++) {
 		char c = pat[i];
 
+		/* "**", "*%" and "%%" match what their first wildcard matches */
+		if ((c == '*' || c == '%') && (prev == '*' || (prev == '%' && c == '%')))
+			continue;
+		prev = c;
 		memset(next, 0, (nn + 1) * sizeof(bool));
 		if (c == '*' || c == '%') {
 			/* next[j] = row[j] || (next[j-1] && name[j-1] may be eaten) */
