@@ -226,8 +226,8 @@ def test_write_restart(supervised):
     cp = sup.inst.script(f"set imap.port {port}\nwrite --restart\n")
     assert "watcher: Received request to restart:  imap" in cp.stdout, cp.stdout
     assert sup.wait_new_pid("imap", imap)
-    # The stubs note SIGHUP: http reads base.proxyadmin (refresh), imap does not.
-    sup.set_option("base.proxyadmin", "admin2")
+    # The stubs note SIGHUP: http reads http.sessiontimeout (refresh), imap does not.
+    sup.set_option("http.sessiontimeout", "3600")
     hup = sup.root / "data" / "log" / "mshttpd.hup"
     wait_until(hup.exists, what="SIGHUP noted by the http stub")
     assert not (sup.root / "data" / "log" / "imapd.hup").exists()
