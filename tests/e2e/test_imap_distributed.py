@@ -10,12 +10,13 @@ bob's folder through a, which relays her session to b.
 """
 import imaplib
 import re
+import fcntl
 import socket
-import time
+import termios
 
 import pytest
 
-from conftest import DOMAIN, create_instance
+from conftest import DOMAIN, create_instance, wait_until
 from ldap_fixtures import ADMIN_DN, SHARED_PW, create_ldap_instance
 from server_fixtures import StoreServer
 from test_store_tools import deliver
@@ -23,6 +24,11 @@ from test_store_tools import deliver
 PASSWORD = "Dist-Pass-1"
 ADMIN, ADMIN_PW = "shadm", "Dist-Admin-7"
 PROJ = '"Shared Folders/User/bob/Proj"'
+
+
+def unread(sock):
+    """Bytes waiting in the socket's receive queue (FIONREAD)."""
+    return int.from_bytes(fcntl.ioctl(sock, termios.FIONREAD, b"\0\0\0\0"), "little")
 
 
 def msg(subject):
@@ -225,7 +231,9 @@ def test_large_fetch_through_a_slow_client(env):
         if line.endswith(b" EXISTS\r\n"):
             n = int(line.split()[1])
     s.sendall(b"3 FETCH %d (BODY.PEEK[])\r\n" % n)
-    time.sleep(1.5)
+    # Read nothing until the kernel's receive queue is full: the relay must
+    # then hold the store's output back instead of buffering all of it.
+    wait_until(lambda: unread(s) >= 16384, what="the client's receive queue to fill")
     head = f.readline()
     assert head.startswith(b"* %d FETCH (BODY[] {%d}" % (n, len(big))), head
     assert f.read(len(big)) == big

@@ -290,7 +290,7 @@ def test_maxsessions_and_sigterm_drain(pop):
         with pytest.raises(socket.timeout):
             b.recv(100)
         p.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.2)
+        wait_until(lambda: "shutting down" in p.log_text(), what="popd to start draining")
         assert p.proc.poll() is None  # draining: the open session goes on
         assert a.stat()[0] >= 0
         a.quit()
